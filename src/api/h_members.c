@@ -1,0 +1,158 @@
+/*
+ * h_members.c — registering members, finding them, balance and history.
+ */
+#include <string.h>
+
+#include "api/http.h"
+#include "util/error.h"
+#include "util/phone.h"
+#include "util/timeutil.h"
+
+static int read_consents(const json_t *body, unsigned *out, struct kp_why *why)
+{
+	static const char *const fields[] = {"personal_data", "email", "sms", "push", NULL};
+	static const unsigned bits[] = {KP_CONSENT_PERSONAL_DATA, KP_CONSENT_EMAIL,
+					KP_CONSENT_SMS, KP_CONSENT_PUSH};
+	json_t *c = json_object_get(body, "consents");
+	*out = 0;
+	if (!c)
+		return 0;
+	int rc = v_object(c, "consents", why);
+	if (!rc)
+		rc = v_keys(c, "consents", fields, why);
+	for (size_t i = 0; !rc && fields[i]; i++) {
+		bool given = false;
+		rc = v_bool(c, "consents", fields[i], &given, why);
+		if (given)
+			*out |= bits[i];
+	}
+	return rc;
+}
+
+static int read_member(const json_t *b, struct kp_member_new *m, char phone[KP_PHONE_E164_MAX + 1],
+		       struct kp_why *why)
+{
+	static const char *const fields[] = {"phone", "email", "name", "birthday", "external_id",
+					     "referral_code", "consents", NULL};
+	int64_t day;
+	int rc = v_keys(b, "", fields, why);
+	if (!rc)
+		rc = v_string(b, "", "phone", false, 1, 40, &m->phone, why);
+	if (!rc && m->phone) {
+		if (kp_phone_normalize(m->phone, phone))
+			return kp_why(why, KP_EINVAL, "phone: %s is not a phone number", m->phone);
+		m->phone = phone;
+	}
+	if (!rc)
+		rc = v_string(b, "", "email", false, 3, KP_EMAIL_MAX, &m->email, why);
+	if (!rc && m->email && !strchr(m->email, '@'))
+		rc = kp_why(why, KP_EINVAL, "email: must contain @");
+	if (!rc)
+		rc = v_string(b, "", "name", false, 1, KP_PERSON_NAME_MAX, &m->name, why);
+	if (!rc)
+		rc = v_string(b, "", "birthday", false, 10, 10, &m->birthday, why);
+	if (!rc && m->birthday && kp_date_parse(m->birthday, &day))
+		rc = kp_why(why, KP_EINVAL, "birthday: must be a date like 1990-05-17");
+	if (!rc)
+		rc = v_string(b, "", "external_id", false, 1, KP_EXTERNAL_ID_MAX, &m->external_id,
+			      why);
+	if (!rc)
+		rc = v_string(b, "", "referral_code", false, 1, KP_REFERRAL_MAX, &m->referral_code,
+			      why);
+	if (!rc)
+		rc = read_consents(b, &m->consents, why);
+	return rc;
+}
+
+void h_member_create(struct request *req, struct response *res)
+{
+	struct kp_member_new m = {0};
+	char phone[KP_PHONE_E164_MAX + 1];
+	struct kp_why why = {""};
+	json_t *answer = NULL;
+	int status = 201;
+	int rc = read_member(req->json, &m, phone, &why);
+	const char *key = header(req, "Idempotency-Key");
+	char scope[64], hash[65];
+	struct kp_idem idem = {.scope = scope, .key = key, .hash = hash};
+	if (!rc && key && (strlen(key) < 1 || strlen(key) > 200))
+		rc = kp_why(&why, KP_EINVAL, "Idempotency-Key: must be 1 to 200 bytes");
+	if (!rc && key) {
+		snprintf(scope, sizeof scope, "%lld:members", (long long)req->who.key_id);
+		request_hash(req, "members", hash);
+	}
+	if (!rc)
+		rc = kp_engine_member_create(req->engine, &m, key ? &idem : NULL, &answer, &status,
+					     &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, status, answer);
+}
+
+void h_member_find(struct request *req, struct response *res)
+{
+	static const char *const keys[] = {"phone", "card", "external_id"};
+	static const enum kp_member_key by[] = {KP_MEMBER_BY_PHONE, KP_MEMBER_BY_CARD,
+						KP_MEMBER_BY_EXTERNAL};
+	struct kp_why why = {""};
+	for (size_t i = 0; i < 3; i++) {
+		const char *v = query_arg(req, keys[i]);
+		if (!v)
+			continue;
+		char phone[KP_PHONE_E164_MAX + 1];
+		if (by[i] == KP_MEMBER_BY_PHONE) {
+			if (kp_phone_normalize(v, phone)) {
+				respond_errorf(res, KP_EINVAL, "phone: %.40s is not a phone number",
+					       v);
+				return;
+			}
+			v = phone;
+		}
+		json_t *answer = NULL;
+		int rc = kp_engine_member_get(req->engine, by[i], v, &answer, &why);
+		if (rc)
+			respond_error(res, rc, &why);
+		else
+			respond(res, 200, answer);
+		return;
+	}
+	respond_errorf(res, KP_EINVAL, "give one of ?phone=, ?card= or ?external_id=");
+}
+
+void h_member_get(struct request *req, struct response *res)
+{
+	struct kp_why why = {""};
+	json_t *answer = NULL;
+	int rc = kp_engine_member_get(req->engine, KP_MEMBER_BY_ID, req->params[0], &answer, &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, 200, answer);
+}
+
+void h_member_balance(struct request *req, struct response *res)
+{
+	struct kp_why why = {""};
+	json_t *answer = NULL;
+	int rc = kp_engine_member_balance(req->engine, req->params[0], &answer, &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, 200, answer);
+}
+
+void h_member_history(struct request *req, struct response *res)
+{
+	struct kp_why why = {""};
+	json_t *answer = NULL;
+	size_t limit;
+	int rc = query_limit(req, &limit, &why);
+	if (!rc)
+		rc = kp_engine_member_history(req->engine, req->params[0], query_arg(req, "cursor"),
+					      limit, &answer, &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, 200, answer);
+}

@@ -1,0 +1,83 @@
+/*
+ * http.h — what the HTTP layer's files share: a request as the handlers see
+ * it, the answer they fill in, the route table and the validation helpers.
+ * Not for use outside src/api/.
+ */
+#ifndef KP_API_HTTP_H
+#define KP_API_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/engine.h"
+
+struct MHD_Connection;
+
+#define MAX_PATH_PARAMS 3
+
+struct request {
+	struct kp_engine *engine;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *params[MAX_PATH_PARAMS]; /* the {} segments of the route, decoded */
+	size_t n_params;
+	const char *body;   /* NUL-terminated; "" when none */
+	size_t body_len;
+	json_t *json;       /* the body parsed, for routes that take JSON; else NULL */
+	struct kp_principal who;
+};
+
+struct response {
+	int status;
+	json_t *body;      /* owned; sent as JSON */
+};
+
+/* Fill the answer. These take ownership of body. */
+void respond(struct response *res, int status, json_t *body);
+/* An error answer for code err, with why's text or the code's default message. */
+void respond_error(struct response *res, int err, const struct kp_why *why);
+/* Shorthand for an error with a formatted message. */
+void respond_errorf(struct response *res, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A query argument or header, or NULL. */
+const char *query_arg(const struct request *req, const char *name);
+const char *header(const struct request *req, const char *name);
+
+/* ?limit= (default 50, 1..1000); returns 0 or KP_EINVAL with why. */
+int query_limit(const struct request *req, size_t *limit, struct kp_why *why);
+
+/* The partner a request acts for: a pos key's own; admin: `named` or "main".
+ * A pos key naming another partner is KP_EFORBIDDEN. */
+int acting_partner(const struct request *req, const char *named, const char **out,
+		   struct kp_why *why);
+
+/* Hash of the canonical request (body with sorted keys), salted with `salt`. */
+void request_hash(const struct request *req, const char *salt, char out[65]);
+
+/* ---- validation (api/validate.c): messages start with the field's path ---- */
+
+/* Every key of obj must be in allowed (NULL-terminated). */
+int v_keys(const json_t *obj, const char *path, const char *const *allowed, struct kp_why *why);
+/* A string of min..max bytes; absent → *out = NULL unless required. */
+int v_string(const json_t *obj, const char *path, const char *key, bool required, size_t min,
+	     size_t max, const char **out, struct kp_why *why);
+/* An integer in min..max; absent → *out unchanged unless required. */
+int v_int(const json_t *obj, const char *path, const char *key, bool required, int64_t min,
+	  int64_t max, int64_t *out, struct kp_why *why);
+int v_bool(const json_t *obj, const char *path, const char *key, bool *out, struct kp_why *why);
+/* An array of at most max items; absent → *out = NULL. */
+int v_array(const json_t *obj, const char *path, const char *key, size_t max, json_t **out,
+	    struct kp_why *why);
+/* The body must be a JSON object. */
+int v_object(const json_t *v, const char *path, struct kp_why *why);
+
+/* ---- handlers, by file ---- */
+typedef void handler_fn(struct request *req, struct response *res);
+
+handler_fn h_health, h_program_get, h_program_put, h_partner_create, h_key_create, h_clock_set;
+handler_fn h_member_create, h_member_find, h_member_get, h_member_balance, h_member_history;
+handler_fn h_purchase_quote, h_purchase_commit, h_purchase_get, h_refund_create;
+
+#endif

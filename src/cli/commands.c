@@ -1,0 +1,204 @@
+/*
+ * commands.c — `kopilka serve`, `init` and `verify`.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/server.h"
+#include "cli/cli.h"
+#include "engine/engine.h"
+#include "util/error.h"
+
+struct options {
+	const char *db, *program, *listen, *admin_key;
+	int test_clock;
+};
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, 'd'},
+		{"program", required_argument, NULL, 'p'},
+		{"listen", required_argument, NULL, 'l'},
+		{"admin-key", required_argument, NULL, 'k'},
+		{"test-clock", no_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof *o);
+	o->listen = "127.0.0.1:8080";
+	o->admin_key = getenv("KOPILKA_ADMIN_KEY");
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->db = optarg; break;
+		case 'p': o->program = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'k': o->admin_key = optarg; break;
+		case 't': o->test_clock = 1; break;
+		default: return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "kopilka: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!o->db) {
+		fprintf(stderr, "kopilka: --db FILE is required\n");
+		return 2;
+	}
+	return 0;
+}
+
+char *kp_read_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = malloc(max + 1);
+	size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+	int bad = ferror(f) || n > max;
+	fclose(f);
+	if (!buf || bad) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Load the program file as a new version unless it is already the current one. */
+static int load_program(struct kp_engine *e, const char *path)
+{
+	size_t len;
+	char *doc = kp_read_file(path, 1024 * 1024, &len);
+	if (!doc) {
+		fprintf(stderr, "kopilka: cannot read program %s\n", path);
+		return 1;
+	}
+	int64_t version;
+	char *current = NULL;
+	int same = kp_engine_program_get(e, &version, &current) == 0 && strcmp(current, doc) == 0;
+	free(current);
+	struct kp_why why = {""};
+	int rc = same ? 0 : kp_engine_program_put(e, doc, len, &version, &why);
+	free(doc);
+	if (rc) {
+		fprintf(stderr, "kopilka: program %s: %s\n", path,
+			why.text[0] ? why.text : kp_strerror(rc));
+		return 1;
+	}
+	fprintf(stderr, "kopilka: program %s is version %lld\n", path, (long long)version);
+	return 0;
+}
+
+static int open_engine(const struct options *o, struct kp_engine **e)
+{
+	struct kp_engine_config cfg = {.db = o->db, .test_clock = o->test_clock != 0};
+	struct kp_why why = {""};
+	int rc = kp_engine_open(&cfg, e, &why);
+	if (rc) {
+		fprintf(stderr, "kopilka: %s: %s\n", o->db, why.text[0] ? why.text : kp_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
+static int wait_for_signal(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	int sig = 0;
+	sigwait(&set, &sig);
+	return sig;
+}
+
+int kp_cmd_serve(int argc, char **argv)
+{
+	struct options o;
+	int rc = parse_options(argc, argv, &o);
+	if (rc)
+		return rc;
+	/* Block the stop signals in every thread; the main thread waits for them. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	struct kp_engine *e;
+	if (open_engine(&o, &e))
+		return 1;
+	struct kp_why why = {""};
+	struct kp_server *s = NULL;
+	rc = o.admin_key ? kp_engine_ensure_admin_key(e, o.admin_key, &why) : 0;
+	if (rc)
+		fprintf(stderr, "kopilka: --admin-key: %s\n", why.text[0] ? why.text : kp_strerror(rc));
+	if (!rc && o.program)
+		rc = load_program(e, o.program);
+	if (!rc && (rc = kp_server_start(e, o.listen, &s, &why)))
+		fprintf(stderr, "kopilka: %s\n", why.text);
+	if (!rc) {
+		fprintf(stderr, "kopilka: serving on http://%s\n", o.listen);
+		int sig = wait_for_signal();
+		fprintf(stderr, "kopilka: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	}
+	kp_server_stop(s);
+	kp_engine_close(e);
+	return rc ? 1 : 0;
+}
+
+int kp_cmd_init(int argc, char **argv)
+{
+	struct options o;
+	int rc = parse_options(argc, argv, &o);
+	if (rc)
+		return rc;
+	struct kp_engine *e;
+	if (open_engine(&o, &e))
+		return 1;
+	rc = o.program ? load_program(e, o.program) : 0;
+	kp_engine_close(e);
+	if (!rc)
+		printf("ok: %s is ready\n", o.db);
+	return rc;
+}
+
+int kp_cmd_verify(int argc, char **argv)
+{
+	struct options o;
+	int rc = parse_options(argc, argv, &o);
+	if (rc)
+		return rc;
+	struct stat st;
+	if (stat(o.db, &st) != 0) {
+		fprintf(stderr, "kopilka: %s: no such database\n", o.db);
+		return 1;
+	}
+	struct kp_engine *e;
+	if (open_engine(&o, &e))
+		return 1;
+	struct kp_verify_report r;
+	rc = kp_engine_verify(e, &r);
+	kp_engine_close(e);
+	if (rc) {
+		fprintf(stderr, "kopilka: verify: %s\n", kp_strerror(rc));
+		return 1;
+	}
+	if (r.problems) {
+		printf("FAILED: %s (%lld problems)\n", r.first_problem, (long long)r.problems);
+		return 1;
+	}
+	printf("ok: %lld members, %lld purchases, %lld lots, %lld transfers; "
+	       "every invariant holds\n",
+	       (long long)r.members, (long long)r.purchases, (long long)r.lots,
+	       (long long)r.transfers);
+	return 0;
+}

@@ -1,0 +1,283 @@
+/*
+ * engine.c — opening and closing the engine, the clock, reader connections,
+ * program versions, and small helpers shared by the engine's operations.
+ */
+#include "engine/engine_int.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+#include "util/timeutil.h"
+
+int kp_why(struct kp_why *why, int err, const char *fmt, ...)
+{
+	if (why) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(why->text, sizeof why->text, fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
+int64_t kp_engine_now(struct kp_engine *e)
+{
+	int64_t t = atomic_load(&e->clock);
+	return t == INT64_MIN ? kp_time_now_wall() : t;
+}
+
+bool kp_engine_has_test_clock(const struct kp_engine *e)
+{
+	return e->test_clock;
+}
+
+void kp_engine_set_clock(struct kp_engine *e, int64_t now)
+{
+	assert(e->test_clock);
+	atomic_store(&e->clock, now);
+}
+
+/* ---- readers ----------------------------------------------------------- */
+
+int reader_acquire(struct kp_engine *e, struct kp_conn **out)
+{
+	struct reader_pool *p = &e->readers;
+	pthread_mutex_lock(&p->lock);
+	while (p->n_idle == 0 && p->n_open >= p->max)
+		pthread_cond_wait(&p->freed, &p->lock);
+	if (p->n_idle > 0) {
+		*out = p->idle[--p->n_idle];
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	p->n_open++;
+	pthread_mutex_unlock(&p->lock);
+	char err[256];
+	int rc = kp_store_open(e->db, false, out, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "kopilka: reader: %s\n", err);
+		pthread_mutex_lock(&p->lock);
+		p->n_open--;
+		pthread_cond_signal(&p->freed);
+		pthread_mutex_unlock(&p->lock);
+		return KP_EBUSY;
+	}
+	return 0;
+}
+
+void reader_release(struct kp_engine *e, struct kp_conn *c)
+{
+	struct reader_pool *p = &e->readers;
+	assert(c);
+	pthread_mutex_lock(&p->lock);
+	assert(p->n_idle < p->max);
+	p->idle[p->n_idle++] = c;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- programs ---------------------------------------------------------- */
+
+/* Compile and cache a stored version; the caller holds programs_lock. */
+static int load_version(struct kp_engine *e, struct kp_conn *c, int64_t version,
+			int64_t *version_out)
+{
+	char *doc = NULL, err[320];
+	int64_t v;
+	int rc = c->ops->program_get(c, version, &v, &doc);
+	if (rc)
+		return rc == KP_ENOTFOUND && version == 0 ? KP_ENOPROGRAM : rc;
+	if (v > MAX_PROGRAM_VERSIONS) {
+		free(doc);
+		return KP_ETOOLARGE;
+	}
+	if (!e->programs[v]) {
+		rc = kp_rules_program_compile(doc, strlen(doc), &e->programs[v], err, sizeof err);
+		if (rc)
+			fprintf(stderr, "kopilka: stored program version %lld: %s\n",
+				(long long)v, err);
+	}
+	free(doc);
+	*version_out = v;
+	return rc;
+}
+
+int kp_engine_program(struct kp_engine *e, int64_t version, const struct kp_program **out,
+		      int64_t *version_out)
+{
+	if (version == 0)
+		version = atomic_load(&e->current_version);
+	if (version == 0)
+		return KP_ENOPROGRAM;
+	if (version < 0 || version > MAX_PROGRAM_VERSIONS)
+		return KP_ENOTFOUND;
+	pthread_mutex_lock(&e->programs_lock);
+	int rc = 0;
+	if (!e->programs[version]) {
+		struct kp_conn *c;
+		int64_t v;
+		rc = reader_acquire(e, &c);
+		if (!rc) {
+			rc = load_version(e, c, version, &v);
+			reader_release(e, c);
+		}
+	}
+	*out = e->programs[version];
+	pthread_mutex_unlock(&e->programs_lock);
+	if (version_out)
+		*version_out = version;
+	return rc;
+}
+
+struct program_put_job {
+	const char *doc;
+	int64_t now;
+	int64_t version;
+};
+
+static int program_put_run(struct kp_conn *c, void *arg)
+{
+	struct program_put_job *j = arg;
+	return c->ops->program_insert(c, j->doc, j->now, &j->version);
+}
+
+int kp_engine_program_put(struct kp_engine *e, const char *doc, size_t len, int64_t *version,
+			  struct kp_why *why)
+{
+	struct kp_program *p;
+	int rc = kp_rules_program_compile(doc, len, &p, why->text, sizeof why->text);
+	if (rc)
+		return rc;
+	char *text = strndup(doc, len);
+	if (!text) {
+		kp_rules_program_free(p);
+		return KP_ENOMEM;
+	}
+	struct program_put_job j = {.doc = text, .now = kp_engine_now(e)};
+	rc = kp_writer_submit(e->writer, program_put_run, &j);
+	free(text);
+	if (rc || j.version > MAX_PROGRAM_VERSIONS) {
+		kp_rules_program_free(p);
+		return rc ? rc : kp_why(why, KP_ETOOLARGE, "too many program versions");
+	}
+	pthread_mutex_lock(&e->programs_lock);
+	assert(!e->programs[j.version]);
+	e->programs[j.version] = p;
+	atomic_store(&e->current_version, j.version);
+	pthread_mutex_unlock(&e->programs_lock);
+	*version = j.version;
+	return 0;
+}
+
+int kp_engine_program_get(struct kp_engine *e, int64_t *version, char **doc)
+{
+	int64_t current = atomic_load(&e->current_version);
+	if (current == 0)
+		return KP_ENOPROGRAM;
+	struct kp_conn *c;
+	int rc = reader_acquire(e, &c);
+	if (rc)
+		return rc;
+	rc = c->ops->program_get(c, current, version, doc);
+	reader_release(e, c);
+	return rc;
+}
+
+/* ---- open and close ---------------------------------------------------- */
+
+static int open_writer(struct kp_engine *e, const struct kp_engine_config *cfg,
+		       struct kp_why *why)
+{
+	struct kp_conn *c;
+	int rc = kp_store_open(cfg->db, true, &c, why->text, sizeof why->text);
+	if (rc)
+		return rc;
+	/* The latest stored version becomes current. */
+	int64_t v = 0;
+	rc = load_version(e, c, 0, &v);
+	if (rc == 0)
+		atomic_store(&e->current_version, v);
+	else if (rc != KP_ENOPROGRAM) {
+		c->ops->close(c);
+		return kp_why(why, rc, "cannot load the stored program");
+	}
+	rc = kp_writer_start(c, cfg->queue_cap ? cfg->queue_cap : 4096,
+			     cfg->batch_max ? cfg->batch_max : 512, &e->writer);
+	if (rc)
+		c->ops->close(c);
+	return rc;
+}
+
+int kp_engine_open(const struct kp_engine_config *cfg, struct kp_engine **out, struct kp_why *why)
+{
+	assert(cfg && cfg->db && out && why);
+	why->text[0] = '\0';
+	struct kp_engine *e = calloc(1, sizeof *e);
+	if (!e)
+		return KP_ENOMEM;
+	e->db = strdup(cfg->db);
+	e->test_clock = cfg->test_clock;
+	atomic_init(&e->clock, INT64_MIN);
+	atomic_init(&e->current_version, 0);
+	e->readers.max = cfg->readers ? cfg->readers : 8;
+	e->readers.idle = calloc(e->readers.max, sizeof *e->readers.idle);
+	pthread_mutex_init(&e->readers.lock, NULL);
+	pthread_cond_init(&e->readers.freed, NULL);
+	pthread_mutex_init(&e->programs_lock, NULL);
+	int rc = !e->db || !e->readers.idle ? KP_ENOMEM : open_writer(e, cfg, why);
+	if (rc) {
+		kp_engine_close(e);
+		return rc;
+	}
+	*out = e;
+	return 0;
+}
+
+void kp_engine_close(struct kp_engine *e)
+{
+	if (!e)
+		return;
+	kp_writer_stop(e->writer);
+	assert(e->readers.n_idle == e->readers.n_open);
+	for (size_t i = 0; i < e->readers.n_idle; i++)
+		e->readers.idle[i]->ops->close(e->readers.idle[i]);
+	for (size_t v = 0; v <= MAX_PROGRAM_VERSIONS; v++)
+		kp_rules_program_free(e->programs[v]);
+	pthread_mutex_destroy(&e->readers.lock);
+	pthread_cond_destroy(&e->readers.freed);
+	pthread_mutex_destroy(&e->programs_lock);
+	free(e->readers.idle);
+	free(e->db);
+	free(e);
+}
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+char *json_text(const json_t *v)
+{
+	return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+}
+
+json_t *json_parse_stored(const char *text)
+{
+	json_error_t err;
+	json_t *v = json_loads(text, 0, &err);
+	if (!v)
+		fprintf(stderr, "kopilka: stored answer is not JSON: %s\n", err.text);
+	return v;
+}
+
+void member_id_text(int64_t id, char buf[24])
+{
+	snprintf(buf, 24, "%lld", (long long)id);
+}
+
+json_t *balance_json(int64_t available, int64_t pending, int64_t debt)
+{
+	return json_pack("{sIsI}", "available", (json_int_t)(available + debt), "pending",
+			 (json_int_t)pending);
+}

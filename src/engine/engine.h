@@ -1,0 +1,202 @@
+/*
+ * engine.h — Kopilka's business operations over a store.
+ *
+ * The engine owns the clock, the compiled program versions, the API keys and
+ * every transaction. Each business operation that writes is one job for the
+ * writer (engine/writer.h): the writer runs many jobs in one transaction,
+ * each inside its own savepoint, and answers them only after the commit is
+ * durable (group commit). A job that fails its own checks is rolled back to
+ * its savepoint and does not disturb the others. Reads (quotes, balances,
+ * history, lookups) use reader connections and never wait for the writer.
+ *
+ * Answers are jansson objects in the shape docs/api.md documents; the
+ * caller owns (json_decref) what it receives. On an error, the function
+ * returns a negative KP_E* code and may write a readable reason into *why
+ * (why->text is "" when the code's default message says it all).
+ *
+ * The engine never parses HTTP and never trusts its caller about business
+ * rules: amounts, members, receipts and programs are checked here again.
+ */
+#ifndef KP_ENGINE_ENGINE_H
+#define KP_ENGINE_ENGINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rules/rules.h"
+#include "store/store.h"
+
+struct kp_engine;
+
+struct kp_why {
+	char text[320];
+};
+
+struct kp_engine_config {
+	const char *db;        /* SQLite file path */
+	bool test_clock;       /* allow kp_engine_set_clock */
+	size_t queue_cap;      /* writer queue bound; 0 = default 4096 */
+	size_t batch_max;      /* jobs per group commit; 0 = default 512 */
+	size_t readers;        /* reader connections; 0 = default 8 */
+};
+
+/*
+ * Open the database (creating it and migrating), load the current program,
+ * start the writer. Returns 0 and *out, or an error with a message in why.
+ */
+int kp_engine_open(const struct kp_engine_config *cfg, struct kp_engine **out,
+		   struct kp_why *why);
+
+/* Finish queued writes, stop the writer, close every connection, free all. */
+void kp_engine_close(struct kp_engine *e);
+
+/* The engine's clock (seconds). The test clock, once set, stands still. */
+int64_t kp_engine_now(struct kp_engine *e);
+bool kp_engine_has_test_clock(const struct kp_engine *e);
+void kp_engine_set_clock(struct kp_engine *e, int64_t now);
+
+/* ---- program (engine/program.c) ---- */
+
+/*
+ * Compile, store as a new version and make current. Returns 0 and the new
+ * version, or KP_EPROGRAM with the offending field's path in why.
+ */
+int kp_engine_program_put(struct kp_engine *e, const char *doc, size_t len, int64_t *version,
+			  struct kp_why *why);
+
+/* The current program document as stored: *doc malloc'ed, caller frees. */
+int kp_engine_program_get(struct kp_engine *e, int64_t *version, char **doc);
+
+/*
+ * The compiled program of a version (0 = current), valid until
+ * kp_engine_close. Returns 0, KP_ENOPROGRAM if none is loaded, KP_ENOTFOUND.
+ */
+int kp_engine_program(struct kp_engine *e, int64_t version, const struct kp_program **out,
+		      int64_t *version_out);
+
+/* ---- keys and partners (engine/keys.c) ---- */
+
+#define KP_KEY_SECRET_LEN 35 /* "kp_" + 32 hex digits (128 bits) */
+
+struct kp_principal {
+	int64_t key_id;
+	char role[16];                    /* "admin", "pos", "readonly" */
+	char partner[KP_PARTNER_MAX + 1]; /* the pos key's partner; "" otherwise */
+};
+
+/* Make sure a key with this secret exists with role admin (idempotent). */
+int kp_engine_ensure_admin_key(struct kp_engine *e, const char *secret, struct kp_why *why);
+
+/*
+ * Create a key: role "admin" | "pos" | "readonly"; pos keys need an existing
+ * partner. The secret (shown once) is written to secret_out. Answer:
+ * {"id":…,"key":"kp_…","role":…,"partner":…}.
+ */
+int kp_engine_key_create(struct kp_engine *e, const char *role, const char *partner,
+			 json_t **answer, struct kp_why *why);
+
+/* Find the key for a presented secret. Returns 0 or KP_EUNAUTHORIZED. */
+int kp_engine_authenticate(struct kp_engine *e, const char *secret, struct kp_principal *out);
+
+int kp_engine_partner_create(struct kp_engine *e, const char *id, const char *name,
+			     json_t **answer, struct kp_why *why);
+
+/* ---- idempotent writes with an Idempotency-Key (engine/writes.c) ---- */
+
+struct kp_idem {
+	const char *scope;  /* whose keys: "<api key id>:<route>" */
+	const char *key;    /* the header's value */
+	const char *hash;   /* hash of the canonical request */
+};
+
+/* ---- members (engine/members.c) ---- */
+
+struct kp_member_new {
+	const char *phone;        /* normalised E.164 or NULL */
+	const char *email;        /* or NULL */
+	const char *name;         /* or NULL */
+	const char *birthday;     /* "YYYY-MM-DD" or NULL */
+	const char *external_id;  /* or NULL */
+	const char *referral_code; /* the referrer's code or NULL */
+	unsigned consents;        /* enum kp_consent bits */
+};
+
+/* Register a member. Answer: the member (201). idem may be NULL. */
+int kp_engine_member_create(struct kp_engine *e, const struct kp_member_new *m,
+			    const struct kp_idem *idem, json_t **answer, int *status,
+			    struct kp_why *why);
+
+/* True for a well-formed card number (13 digits, Luhn check digit). */
+bool kp_card_is_valid(const char *card);
+
+/* Find a member and answer it as JSON. */
+int kp_engine_member_get(struct kp_engine *e, enum kp_member_key by, const char *value,
+			 json_t **answer, struct kp_why *why);
+
+int kp_engine_member_balance(struct kp_engine *e, const char *id, json_t **answer,
+			     struct kp_why *why);
+
+/* History newest first; cursor "" or the previous answer's next_cursor. */
+int kp_engine_member_history(struct kp_engine *e, const char *id, const char *cursor,
+			     size_t limit, json_t **answer, struct kp_why *why);
+
+/* ---- purchases and refunds (engine/purchase.c, engine/refund.c) ---- */
+
+enum kp_member_ref { KP_REF_NONE, KP_REF_MEMBER, KP_REF_CARD, KP_REF_PHONE };
+
+struct kp_purchase_req {
+	const char *receipt_id;     /* required for commit; optional for quote */
+	enum kp_member_ref who;
+	const char *who_value;      /* member id, card or normalised phone */
+	const char *partner;        /* resolved by the caller; never NULL */
+	enum kp_channel channel;
+	const struct kp_line_in *lines;
+	size_t n_lines;
+	int64_t redeem_points;
+	const char *const *coupons;
+	size_t n_coupons;
+	const char *const *certificates;
+	size_t n_certificates;
+	const char *hash;           /* hash of the canonical request body */
+};
+
+int kp_engine_purchase_quote(struct kp_engine *e, const struct kp_purchase_req *req,
+			     json_t **answer, struct kp_why *why);
+
+/* Commit; *replay is true when this receipt was already committed with this body. */
+int kp_engine_purchase_commit(struct kp_engine *e, const struct kp_purchase_req *req,
+			      json_t **answer, bool *replay, struct kp_why *why);
+
+/* The committed purchase with its refunds. */
+int kp_engine_purchase_get(struct kp_engine *e, const char *partner, const char *receipt_id,
+			   json_t **answer, struct kp_why *why);
+
+struct kp_refund_line {
+	const char *sku;
+	int64_t qty;
+};
+
+struct kp_refund_req {
+	const char *partner;
+	const char *receipt_id;
+	const char *refund_id;
+	const struct kp_refund_line *lines; /* NULL and 0 = the whole rest of the receipt */
+	size_t n_lines;
+	const char *hash;
+};
+
+int kp_engine_refund(struct kp_engine *e, const struct kp_refund_req *req, json_t **answer,
+		     bool *replay, struct kp_why *why);
+
+/* ---- verification (engine/verify.c) ---- */
+
+/* Every ledger invariant over the whole database; report->problems == 0 when all hold. */
+int kp_engine_verify(struct kp_engine *e, struct kp_verify_report *report);
+
+/* Set why->text with printf formatting; returns err, so `return kp_why(why, err, …)`. */
+int kp_why(struct kp_why *why, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * engine_int.h — the engine's state and helpers shared by src/engine/ files.
+ * Not for use outside src/engine/.
+ */
+#ifndef KP_ENGINE_ENGINE_INT_H
+#define KP_ENGINE_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "engine/engine.h"
+#include "engine/writer.h"
+
+#define MAX_PROGRAM_VERSIONS 4096
+
+/* A pool of reader connections; a reader is used by one thread at a time. */
+struct reader_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	struct kp_conn **idle; /* stack of idle connections */
+	size_t n_idle, n_open, max;
+};
+
+struct kp_engine {
+	char *db;
+	bool test_clock;
+	_Atomic int64_t clock;       /* test clock; INT64_MIN = use the wall clock */
+	struct kp_writer *writer;
+	struct reader_pool readers;
+
+	/* Compiled programs by version, loaded on first use, kept until close. */
+	pthread_mutex_t programs_lock;
+	struct kp_program *programs[MAX_PROGRAM_VERSIONS + 1];
+	_Atomic int64_t current_version; /* 0 = no program */
+};
+
+/* Borrow a reader connection (blocks while all are busy). */
+int reader_acquire(struct kp_engine *e, struct kp_conn **out);
+void reader_release(struct kp_engine *e, struct kp_conn *c);
+
+/* The canonical JSON text of v, for hashing and storing; malloc'ed. */
+char *json_text(const json_t *v);
+
+/* Parse a stored answer; NULL only when out of memory or the text is corrupt. */
+json_t *json_parse_stored(const char *text);
+
+/* A member as the API shows it. */
+json_t *member_json(const struct kp_member_row *m);
+
+/* Member id as the API shows it. */
+void member_id_text(int64_t id, char buf[24]);
+
+/* {"available":…,"pending":…} of a member's balances (available + debt). */
+json_t *balance_json(int64_t available, int64_t pending, int64_t debt);
+
+/* Load a member's open lots (and the extra ones) into a malloc'ed array with
+ * room for `spare` more; the caller frees m->lots. */
+int load_member_points(struct kp_conn *c, const struct kp_member_row *row,
+		       const int64_t *extra, size_t n_extra, size_t spare,
+		       struct kp_member_points *m);
+
+/*
+ * Persist what the ledger planned for a member: postings as transfers
+ * (tied to purchase_id/refund_id and labelled ref), new and changed lots,
+ * and the member's balances.
+ */
+struct posting_ctx {
+	int64_t member_id, purchase_id, refund_id, now;
+	const char *ref;
+};
+int persist_plan(struct kp_conn *c, const struct posting_ctx *ctx,
+		 const struct kp_member_points *m, const struct kp_plan *plan);
+
+/* Resolve a member reference on connection c. */
+int find_member(struct kp_conn *c, enum kp_member_ref who, const char *value,
+		struct kp_member_row *out, struct kp_why *why);
+
+#endif

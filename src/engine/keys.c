@@ -1,0 +1,154 @@
+/*
+ * keys.c — API keys and partners.
+ *
+ * A key's secret is "kp_" and 32 hex digits (128 random bits). Only its
+ * BLAKE2b-256 hash is stored; a presented secret is hashed and looked up by
+ * that hash, so no stored secret is ever compared byte by byte.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+#include "util/crypto.h"
+#include "util/error.h"
+
+static void new_secret(char secret[KP_KEY_SECRET_LEN + 1])
+{
+	unsigned char raw[16];
+	static const char hex[] = "0123456789abcdef";
+	kp_crypto_random(raw, sizeof raw);
+	memcpy(secret, "kp_", 3);
+	for (size_t i = 0; i < sizeof raw; i++) {
+		secret[3 + 2 * i] = hex[raw[i] >> 4];
+		secret[4 + 2 * i] = hex[raw[i] & 15];
+	}
+	secret[KP_KEY_SECRET_LEN] = '\0';
+}
+
+struct key_job {
+	struct kp_key_row row;
+	bool ensure; /* an existing key with this hash is fine */
+	struct kp_why *why;
+};
+
+static int key_run(struct kp_conn *c, void *arg)
+{
+	struct key_job *j = arg;
+	if (j->row.partner[0]) {
+		int rc = c->ops->partner_exists(c, j->row.partner);
+		if (rc == KP_ENOTFOUND)
+			return kp_why(j->why, rc, "partner %s: no such partner", j->row.partner);
+		if (rc)
+			return rc;
+	}
+	if (j->ensure) {
+		struct kp_key_row old;
+		int rc = c->ops->key_find(c, j->row.hash, &old);
+		if (rc == 0) {
+			if (strcmp(old.role, "admin") != 0 || old.revoked_at)
+				return kp_why(j->why, KP_ECONFLICT,
+					      "the admin key secret belongs to a %s key",
+					      old.revoked_at ? "revoked" : old.role);
+			j->row = old;
+			return 0;
+		}
+		if (rc != KP_ENOTFOUND)
+			return rc;
+	}
+	return c->ops->key_insert(c, &j->row);
+}
+
+static int save_key(struct kp_engine *e, const char *secret, const char *role,
+		    const char *partner, bool ensure, struct key_job *j)
+{
+	memset(&j->row, 0, sizeof j->row);
+	kp_crypto_hash_hex(secret, strlen(secret), j->row.hash);
+	snprintf(j->row.role, sizeof j->row.role, "%s", role);
+	snprintf(j->row.partner, sizeof j->row.partner, "%s", partner ? partner : "");
+	j->row.created_at = kp_engine_now(e);
+	j->ensure = ensure;
+	return kp_writer_submit(e->writer, key_run, j);
+}
+
+int kp_engine_ensure_admin_key(struct kp_engine *e, const char *secret, struct kp_why *why)
+{
+	assert(secret);
+	if (strlen(secret) < 16)
+		return kp_why(why, KP_EINVAL, "the admin key must be at least 16 characters");
+	struct key_job j = {.why = why};
+	return save_key(e, secret, "admin", NULL, true, &j);
+}
+
+int kp_engine_key_create(struct kp_engine *e, const char *role, const char *partner,
+			 json_t **answer, struct kp_why *why)
+{
+	assert(role && answer);
+	bool is_pos = strcmp(role, "pos") == 0;
+	if (!is_pos && strcmp(role, "admin") != 0 && strcmp(role, "readonly") != 0)
+		return kp_why(why, KP_EINVAL, "role: must be admin, pos or readonly");
+	if (is_pos && !partner)
+		return kp_why(why, KP_EINVAL, "partner: a pos key needs its partner");
+	if (!is_pos && partner)
+		return kp_why(why, KP_EINVAL, "partner: only pos keys belong to a partner");
+	char secret[KP_KEY_SECRET_LEN + 1];
+	new_secret(secret);
+	struct key_job j = {.why = why};
+	int rc = save_key(e, secret, role, partner, false, &j);
+	if (rc)
+		return rc;
+	*answer = json_pack("{s:I,s:s,s:s,s:s?}", "id", (json_int_t)j.row.id, "key", secret,
+			    "role", role, "partner", partner);
+	return *answer ? 0 : KP_ENOMEM;
+}
+
+int kp_engine_authenticate(struct kp_engine *e, const char *secret, struct kp_principal *out)
+{
+	assert(secret && out);
+	if (strlen(secret) > 256)
+		return KP_EUNAUTHORIZED;
+	char hash[KP_HASH_HEX];
+	kp_crypto_hash_hex(secret, strlen(secret), hash);
+	struct kp_conn *c;
+	int rc = reader_acquire(e, &c);
+	if (rc)
+		return rc;
+	struct kp_key_row row;
+	rc = c->ops->key_find(c, hash, &row);
+	reader_release(e, c);
+	if (rc == KP_ENOTFOUND || (!rc && row.revoked_at))
+		return KP_EUNAUTHORIZED;
+	if (rc)
+		return rc;
+	out->key_id = row.id;
+	snprintf(out->role, sizeof out->role, "%s", row.role);
+	snprintf(out->partner, sizeof out->partner, "%s", row.partner);
+	return 0;
+}
+
+struct partner_job {
+	const char *id, *name;
+	int64_t now;
+	struct kp_why *why;
+};
+
+static int partner_run(struct kp_conn *c, void *arg)
+{
+	struct partner_job *j = arg;
+	int rc = c->ops->partner_insert(c, j->id, j->name, j->now);
+	if (rc == KP_ECONFLICT)
+		return kp_why(j->why, rc, "partner %s already exists", j->id);
+	return rc;
+}
+
+int kp_engine_partner_create(struct kp_engine *e, const char *id, const char *name,
+			     json_t **answer, struct kp_why *why)
+{
+	assert(id && name && answer);
+	struct partner_job j = {.id = id, .name = name, .now = kp_engine_now(e), .why = why};
+	int rc = kp_writer_submit(e->writer, partner_run, &j);
+	if (rc)
+		return rc;
+	*answer = json_pack("{s:s,s:s}", "id", id, "name", name);
+	return *answer ? 0 : KP_ENOMEM;
+}

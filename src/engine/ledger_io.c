@@ -1,0 +1,82 @@
+/*
+ * ledger_io.c — moving a member's points between the store and the pure
+ * ledger: load the lots, persist the planned postings, lots and balances.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+#include "util/error.h"
+
+int load_member_points(struct kp_conn *c, const struct kp_member_row *row, const int64_t *extra,
+		       size_t n_extra, size_t spare, struct kp_member_points *m)
+{
+	assert(row && m && row->id > 0);
+	size_t n_open;
+	int rc = c->ops->lots_count_open(c, row->id, &n_open);
+	if (rc)
+		return rc;
+	memset(m, 0, sizeof *m);
+	m->available = row->available;
+	m->pending = row->pending;
+	m->debt = row->debt;
+	m->cap_lots = n_open + n_extra + spare;
+	m->lots = calloc(m->cap_lots ? m->cap_lots : 1, sizeof *m->lots);
+	if (!m->lots)
+		return KP_ENOMEM;
+	rc = c->ops->lots_load(c, row->id, extra, n_extra, m->lots, m->cap_lots, &m->n_lots);
+	if (rc) {
+		free(m->lots);
+		m->lots = NULL;
+	}
+	return rc;
+}
+
+int persist_plan(struct kp_conn *c, const struct posting_ctx *ctx, const struct kp_member_points *m,
+		 const struct kp_plan *plan)
+{
+	assert(ctx && m && plan && ctx->member_id > 0);
+	int rc = 0;
+	/* Lots first: transfers reference them. */
+	for (size_t i = 0; !rc && i < m->n_lots; i++) {
+		const struct kp_lot *lot = &m->lots[i];
+		if (lot->created)
+			rc = c->ops->lot_insert(c, ctx->member_id, lot, ctx->now);
+		else if (lot->changed)
+			rc = c->ops->lot_update(c, lot);
+	}
+	for (size_t i = 0; !rc && i < plan->n; i++) {
+		struct kp_transfer_row t = {
+			.at = ctx->now,
+			.member_id = ctx->member_id,
+			.posting = plan->postings[i],
+			.purchase_id = ctx->purchase_id,
+			.refund_id = ctx->refund_id,
+		};
+		if (ctx->ref)
+			snprintf(t.ref, sizeof t.ref, "%s", ctx->ref);
+		rc = c->ops->transfer_insert(c, &t);
+	}
+	if (!rc && plan->n > 0)
+		rc = c->ops->member_set_balances(c, ctx->member_id, m->available, m->pending,
+						 m->debt);
+	return rc;
+}
+
+int find_member(struct kp_conn *c, enum kp_member_ref who, const char *value,
+		struct kp_member_row *out, struct kp_why *why)
+{
+	static const enum kp_member_key keys[] = {
+		[KP_REF_MEMBER] = KP_MEMBER_BY_ID,
+		[KP_REF_CARD] = KP_MEMBER_BY_CARD,
+		[KP_REF_PHONE] = KP_MEMBER_BY_PHONE,
+	};
+	static const char *const names[] = {
+		[KP_REF_MEMBER] = "member", [KP_REF_CARD] = "card", [KP_REF_PHONE] = "phone"};
+	assert(who != KP_REF_NONE && value);
+	int rc = c->ops->member_get(c, keys[who], value, out);
+	if (rc == KP_ENOTFOUND)
+		return kp_why(why, rc, "no member with %s %s", names[who], value);
+	return rc;
+}

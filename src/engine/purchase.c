@@ -1,0 +1,348 @@
+/*
+ * purchase.c — quoting and committing a purchase.
+ *
+ * A quote and a commit compute the same thing with the same code
+ * (compute()): the member's spendable points from their lots, then the
+ * rules. A commit then spends and credits points through the ledger and
+ * stores the purchase, its lines, the postings and its answer in one job of
+ * the writer, so a retried receipt returns the stored answer and never
+ * accrues twice.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+#include "util/error.h"
+#include "util/timeutil.h"
+
+/* Everything a purchase is computed from and what it came to. */
+struct computed {
+	const struct kp_program *program;
+	int64_t version;
+	bool has_member;
+	struct kp_member_row member;
+	struct kp_member_points points; /* lots malloc'ed when has_member */
+	struct kp_result result;        /* result.lines malloc'ed */
+};
+
+static void computed_release(struct computed *cp)
+{
+	free(cp->points.lots);
+	free(cp->result.lines);
+	memset(cp, 0, sizeof *cp);
+}
+
+/* Until coupons and certificates exist (a later change), every code is unknown. */
+static int check_codes(const struct kp_purchase_req *req, struct kp_why *why)
+{
+	if (req->n_coupons > 0)
+		return kp_why(why, KP_ECOUPON, "coupon %s: unknown code", req->coupons[0]);
+	if (req->n_certificates > 0)
+		return kp_why(why, KP_ECERTIFICATE, "gift certificate %s: unknown code",
+			      req->certificates[0]);
+	return 0;
+}
+
+static int compute(struct kp_engine *e, struct kp_conn *c, const struct kp_purchase_req *req,
+		   int64_t now, struct computed *cp, struct kp_why *why)
+{
+	memset(cp, 0, sizeof *cp);
+	int rc = kp_engine_program(e, 0, &cp->program, &cp->version);
+	if (rc)
+		return rc;
+	if ((rc = check_codes(req, why)))
+		return rc;
+	rc = c->ops->partner_exists(c, req->partner);
+	if (rc == KP_ENOTFOUND)
+		return kp_why(why, rc, "partner %s: no such partner", req->partner);
+	if (rc)
+		return rc;
+	struct kp_member_in member_in = {0};
+	if (req->who != KP_REF_NONE) {
+		if ((rc = find_member(c, req->who, req->who_value, &cp->member, why)))
+			return rc;
+		/* One spare lot: the one this purchase's earned points make. */
+		if ((rc = load_member_points(c, &cp->member, NULL, 0, 1, &cp->points)))
+			return rc;
+		cp->has_member = true;
+		member_in.available = kp_ledger_spendable(&cp->points, now);
+	}
+	cp->result.lines = calloc(req->n_lines, sizeof *cp->result.lines);
+	if (!cp->result.lines)
+		return KP_ENOMEM;
+	struct kp_basket basket = {
+		.lines = req->lines,
+		.n_lines = req->n_lines,
+		.redeem_points = req->redeem_points,
+		.certificate_funds = 0,
+		.channel = req->channel,
+		.now = now,
+	};
+	rc = kp_rules_evaluate(cp->program, &basket, cp->has_member ? &member_in : NULL,
+			       &cp->result);
+	if (rc == KP_EOVERFLOW)
+		return kp_why(why, rc, "the basket's amounts are too large to compute exactly");
+	return rc;
+}
+
+static json_t *lines_json(const struct kp_purchase_req *req, const struct kp_result *r)
+{
+	json_t *lines = json_array();
+	for (size_t i = 0; lines && i < req->n_lines; i++) {
+		const struct kp_line_result *l = &r->lines[i];
+		json_array_append_new(
+			lines, json_pack("{sssIsIsIsIsIsIsI}", "sku", req->lines[i].sku, "qty",
+					 (json_int_t)req->lines[i].qty, "amount",
+					 (json_int_t)l->amount, "discount", (json_int_t)l->discount,
+					 "points", (json_int_t)l->points, "certificates",
+					 (json_int_t)l->certificates, "paid", (json_int_t)l->paid,
+					 "earned", (json_int_t)l->earned));
+	}
+	return lines;
+}
+
+static json_t *applied_json(const struct kp_result *r)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < r->n_applied; i++)
+		json_array_append_new(a, json_string(r->applied[i]));
+	return a;
+}
+
+/* The answer shared by quote and commit (docs/api.md, "Purchases"). */
+static json_t *purchase_json(const struct kp_purchase_req *req, const struct computed *cp)
+{
+	const struct kp_result *r = &cp->result;
+	char id[24];
+	member_id_text(cp->member.id, id);
+	json_t *a = json_pack(
+		"{s:s?,s:s?,s:s,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:b,s:o,s:o,s:I}", "receipt_id",
+		req->receipt_id, "member", cp->has_member ? id : NULL, "partner", req->partner,
+		"subtotal", (json_int_t)r->subtotal, "discount", (json_int_t)r->discount,
+		"points_redeemed", (json_int_t)r->points_redeemed, "max_redeemable",
+		(json_int_t)r->max_redeemable, "redeem_clamped", r->redeem_clamped, "certificates",
+		(json_int_t)r->certificates, "to_pay", (json_int_t)r->to_pay, "points_earned",
+		(json_int_t)r->points_earned, "points_pending",
+		r->points_earned > 0 && cp->program->hold_days > 0, "lines", lines_json(req, r),
+		"applied", applied_json(r), "program_version", (json_int_t)cp->version);
+	return a;
+}
+
+int kp_engine_purchase_quote(struct kp_engine *e, const struct kp_purchase_req *req,
+			     json_t **answer, struct kp_why *why)
+{
+	assert(req && answer && req->partner);
+	struct kp_conn *c;
+	int rc = reader_acquire(e, &c);
+	if (rc)
+		return rc;
+	struct computed cp;
+	rc = compute(e, c, req, kp_engine_now(e), &cp, why);
+	reader_release(e, c);
+	if (!rc && !(*answer = purchase_json(req, &cp)))
+		rc = KP_ENOMEM;
+	computed_release(&cp);
+	return rc;
+}
+
+/* ---- commit ------------------------------------------------------------ */
+
+struct commit_job {
+	struct kp_engine *e;
+	const struct kp_purchase_req *req;
+	int64_t now;
+	json_t *answer;
+	bool replay;
+	struct kp_why *why;
+};
+
+/* The same receipt at the same partner: the stored answer, or a conflict. */
+static int replay(struct kp_conn *c, struct commit_job *j)
+{
+	struct kp_purchase_row prev;
+	char *stored = NULL;
+	int rc = c->ops->purchase_find(c, j->req->partner, j->req->receipt_id, &prev, &stored);
+	if (rc)
+		return rc;
+	if (strcmp(prev.request_hash, j->req->hash) != 0) {
+		free(stored);
+		return kp_why(j->why, KP_EIDEMPOTENCY,
+			      "receipt %s was already committed with another body",
+			      j->req->receipt_id);
+	}
+	j->answer = json_parse_stored(stored);
+	free(stored);
+	j->replay = true;
+	return j->answer ? 0 : KP_ESTORE;
+}
+
+/* Spend and earn through the ledger; the new lot's id comes from the store. */
+static int plan_points(struct kp_conn *c, struct computed *cp, int64_t now, struct kp_plan *plan)
+{
+	const struct kp_result *r = &cp->result;
+	int rc = 0;
+	if (r->points_redeemed > 0)
+		rc = kp_ledger_debit(&cp->points, r->points_redeemed, now, KP_ACC_REDEEMED,
+				     KP_ENTRY_REDEEM, plan);
+	if (rc || r->points_earned == 0)
+		return rc;
+	const struct kp_program *p = cp->program;
+	struct kp_lot lot = {
+		.expires_at = p->expiry_days > 0 ? now + p->expiry_days * KP_SECONDS_PER_DAY
+						 : KP_NEVER,
+		.available_at = now + p->hold_days * KP_SECONDS_PER_DAY,
+		.pending = p->hold_days > 0,
+	};
+	if ((rc = c->ops->lot_next_id(c, &lot.id)))
+		return rc;
+	return kp_ledger_credit(&cp->points, r->points_earned, &lot, KP_ENTRY_EARN, plan);
+}
+
+static int64_t created_lot_id(const struct kp_member_points *m)
+{
+	for (size_t i = 0; i < m->n_lots; i++)
+		if (m->lots[i].created)
+			return m->lots[i].id;
+	return 0;
+}
+
+static int store_purchase(struct kp_conn *c, struct commit_job *j, struct computed *cp,
+			  const struct kp_plan *plan, const char *answer)
+{
+	const struct kp_purchase_req *req = j->req;
+	const struct kp_result *r = &cp->result;
+	struct kp_purchase_row p = {
+		.member_id = cp->has_member ? cp->member.id : 0,
+		.program_version = cp->version,
+		.at = j->now,
+		.subtotal = r->subtotal,
+		.discount = r->discount,
+		.points_redeemed = r->points_redeemed,
+		.certificates = r->certificates,
+		.to_pay = r->to_pay,
+		.points_earned = r->points_earned,
+		.earn_lot_id = cp->has_member ? created_lot_id(&cp->points) : 0,
+	};
+	snprintf(p.partner, sizeof p.partner, "%s", req->partner);
+	snprintf(p.receipt_id, sizeof p.receipt_id, "%s", req->receipt_id);
+	snprintf(p.request_hash, sizeof p.request_hash, "%s", req->hash);
+	int rc = c->ops->purchase_insert(c, &p, answer);
+	for (size_t i = 0; !rc && i < req->n_lines; i++) {
+		const struct kp_line_result *l = &r->lines[i];
+		struct kp_purchase_line_row row = {
+			.line_no = (int64_t)i, .qty = req->lines[i].qty,
+			.price = req->lines[i].price, .amount = l->amount,
+			.discount = l->discount, .points = l->points,
+			.certificates = l->certificates, .paid = l->paid, .earned = l->earned,
+		};
+		snprintf(row.sku, sizeof row.sku, "%s", req->lines[i].sku);
+		snprintf(row.category, sizeof row.category, "%s",
+			 req->lines[i].category ? req->lines[i].category : "");
+		rc = c->ops->purchase_line_insert(c, p.id, &row);
+	}
+	if (rc || !cp->has_member)
+		return rc;
+	for (size_t i = 0; i < cp->points.n_lots; i++)
+		if (cp->points.lots[i].created)
+			cp->points.lots[i].purchase_id = p.id;
+	struct posting_ctx ctx = {.member_id = cp->member.id, .purchase_id = p.id,
+				  .now = j->now, .ref = req->receipt_id};
+	return persist_plan(c, &ctx, &cp->points, plan);
+}
+
+static int commit_answer(struct commit_job *j, struct computed *cp)
+{
+	j->answer = purchase_json(j->req, cp);
+	if (!j->answer)
+		return KP_ENOMEM;
+	char at[21];
+	kp_time_format(j->now, at);
+	json_object_set_new(j->answer, "status", json_string("committed"));
+	json_object_set_new(j->answer, "at", json_string(at));
+	json_object_set_new(j->answer, "tier", json_null());
+	if (cp->has_member)
+		json_object_set_new(j->answer, "balance",
+				    balance_json(cp->points.available, cp->points.pending,
+						 cp->points.debt));
+	return 0;
+}
+
+static int commit_run(struct kp_conn *c, void *arg)
+{
+	struct commit_job *j = arg;
+	int rc = replay(c, j);
+	if (rc != KP_ENOTFOUND)
+		return rc;
+	struct computed cp;
+	struct kp_plan plan = {0};
+	rc = compute(j->e, c, j->req, j->now, &cp, j->why);
+	if (!rc && cp.has_member) {
+		plan.cap = kp_ledger_plan_bound(&cp.points) * 2;
+		plan.postings = calloc(plan.cap, sizeof *plan.postings);
+		rc = plan.postings ? plan_points(c, &cp, j->now, &plan) : KP_ENOMEM;
+	}
+	char *text = NULL;
+	if (!rc)
+		rc = commit_answer(j, &cp);
+	if (!rc && !(text = json_text(j->answer)))
+		rc = KP_ENOMEM;
+	if (!rc)
+		rc = store_purchase(c, j, &cp, &plan, text);
+	free(text);
+	free(plan.postings);
+	computed_release(&cp);
+	if (rc) {
+		json_decref(j->answer);
+		j->answer = NULL;
+	}
+	return rc;
+}
+
+int kp_engine_purchase_commit(struct kp_engine *e, const struct kp_purchase_req *req,
+			      json_t **answer, bool *replayed, struct kp_why *why)
+{
+	assert(req && req->receipt_id && req->hash && answer && replayed);
+	struct commit_job j = {.e = e, .req = req, .now = kp_engine_now(e), .why = why};
+	int rc = kp_writer_submit(e->writer, commit_run, &j);
+	if (rc) {
+		json_decref(j.answer);
+		return rc;
+	}
+	*answer = j.answer;
+	*replayed = j.replay;
+	return 0;
+}
+
+/* ---- reading a committed purchase --------------------------------------- */
+
+int kp_engine_purchase_get(struct kp_engine *e, const char *partner, const char *receipt_id,
+			   json_t **answer, struct kp_why *why)
+{
+	struct kp_conn *c;
+	int rc = reader_acquire(e, &c);
+	if (rc)
+		return rc;
+	struct kp_purchase_row p;
+	char *stored = NULL, *refunds = NULL;
+	rc = c->ops->purchase_find(c, partner, receipt_id, &p, &stored);
+	if (rc == KP_ENOTFOUND)
+		kp_why(why, rc, "no purchase with receipt %s at partner %s", receipt_id, partner);
+	if (!rc)
+		rc = c->ops->purchase_refunds_json(c, p.id, &refunds);
+	reader_release(e, c);
+	json_t *a = rc ? NULL : json_parse_stored(stored);
+	json_t *r = rc ? NULL : json_parse_stored(refunds);
+	free(stored);
+	free(refunds);
+	if (!rc && (!a || !r))
+		rc = KP_ESTORE;
+	if (rc) {
+		json_decref(a);
+		json_decref(r);
+		return rc;
+	}
+	json_object_set_new(a, "refunds", r);
+	*answer = a;
+	return 0;
+}

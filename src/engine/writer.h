@@ -1,0 +1,41 @@
+/*
+ * writer.h — group commit: one thread owns the write connection.
+ *
+ * Request threads submit jobs; the writer takes up to batch_max of them,
+ * opens one transaction, runs each job inside its own savepoint (a job that
+ * returns an error is rolled back to its savepoint alone), commits once —
+ * the commit is durable (synchronous=FULL) — and only then wakes the
+ * submitters. If the commit fails, every job of the batch fails with the
+ * commit's error and nothing of the batch is stored.
+ *
+ * The queue is bounded: a submit that finds it full fails at once with
+ * KP_EBUSY instead of waiting, so overload turns into quick 503s.
+ */
+#ifndef KP_ENGINE_WRITER_H
+#define KP_ENGINE_WRITER_H
+
+#include <stddef.h>
+
+#include "store/store.h"
+
+struct kp_writer;
+
+/* A job: runs on the writer thread with the write connection, inside a savepoint. */
+typedef int (*kp_write_fn)(struct kp_conn *c, void *arg);
+
+/* Start the writer on connection c (the writer closes it at kp_writer_stop). */
+int kp_writer_start(struct kp_conn *c, size_t queue_cap, size_t batch_max,
+		    struct kp_writer **out);
+
+/*
+ * Run fn(c, arg) on the writer and wait until its batch is committed.
+ * Returns fn's result if fn failed; otherwise 0 once durable, or the
+ * commit's error (KP_EBUSY, KP_ESTORE); KP_EBUSY at once if the queue is full
+ * or the writer is stopping.
+ */
+int kp_writer_submit(struct kp_writer *w, kp_write_fn fn, void *arg);
+
+/* Run the jobs already queued, then stop the thread and close the connection. */
+void kp_writer_stop(struct kp_writer *w);
+
+#endif

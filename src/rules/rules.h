@@ -1,0 +1,208 @@
+/*
+ * rules.h — the program document and the arithmetic of a purchase.
+ *
+ * Pure C: data in, data out. No I/O, no clock (time is an argument), no
+ * global state, and no heap allocation except the compiled program itself,
+ * which kp_rules_program_compile allocates and kp_rules_program_free frees.
+ * kp_rules_evaluate allocates nothing: the caller provides the per-line
+ * output array, and scratch space is bounded on the stack (KP_MAX_LINES).
+ *
+ * The order of a purchase's arithmetic is part of the contract
+ * (docs/rules.md, from DESIGN.md "Arithmetic of a purchase"):
+ *   1. amount = qty × price per line; subtotal = Σ amount.
+ *   2. percentage discounts: per line the highest applicable percentage
+ *      (discount.percent, the highest discount.check_steps step whose
+ *      min_subtotal ≤ subtotal); they do not stack. The total discount is
+ *      ⌊Σ amount_i × pct_i / 100%⌋ and is spread over lines by largest
+ *      remainder with weights amount_i × pct_i.
+ *   3. redemption: cap = min(⌊burn.max_percent × E / point_value⌋,
+ *      Σ ⌊e_i / point_value⌋) where e_i is a non-excluded line's amount after
+ *      discount and E = Σ e_i (a point is never split across lines, so no
+ *      line pays a negative amount); max_redeemable = min(cap, available);
+ *      points_redeemed = min(requested, max_redeemable); the points are spread
+ *      over eligible lines by largest remainder with weights e_i and per-line
+ *      caps ⌊e_i / point_value⌋.
+ *   4. gift certificates pay next: certificates = min(certificate_funds,
+ *      what is left to pay), spread over lines by largest remainder with
+ *      weights "left to pay" per line.
+ *   5. to_pay = subtotal − discount − points_redeemed × point_value − certificates.
+ *   6. earned = round(Σ paid_i × rate_i / (100% × point_value)), rounded once
+ *      with the program's rounding mode; rate_i is earn.percent, replaced by
+ *      the highest earn.check_steps step whose min_subtotal ≤ subtotal. The
+ *      total is spread over lines by largest remainder, weights paid_i × rate_i.
+ *      An anonymous purchase (no member) redeems and earns nothing.
+ *
+ * Invariants of every successful evaluation (asserted by the implementation
+ * and by the property tests): Σ line.discount = discount, Σ line.points =
+ * points_redeemed, Σ line.paid = to_pay, Σ line.earned = points_earned, and
+ * every line's paid ≥ 0.
+ */
+#ifndef KP_RULES_RULES_H
+#define KP_RULES_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits of one basket; the API documents them and refuses anything larger. */
+#define KP_MAX_LINES 1000
+#define KP_MAX_QTY 10000
+#define KP_MAX_PRICE 10000000000LL /* minor units: 100,000,000.00 per unit */
+#define KP_MAX_APPLIED 32
+#define KP_MAX_STEPS 32
+#define KP_MAX_EXCLUSIONS 256
+#define KP_MAX_NAME 200 /* bytes of a program name, sku, category */
+
+enum kp_rounding {
+	KP_ROUND_FLOOR = 0, /* "floor", the default */
+	KP_ROUND_HALF_UP,   /* "half_up": .5 goes up */
+	KP_ROUND_CEIL,      /* "ceil" */
+};
+
+enum kp_channel {
+	KP_CHANNEL_STORE = 0, /* "store", the default */
+	KP_CHANNEL_ONLINE,    /* "online" */
+	KP_CHANNEL_APP,       /* "app" */
+};
+
+/* A check-size step: applies when the subtotal is at least min_subtotal. */
+struct kp_step {
+	int64_t min_subtotal; /* minor units, ≥ 0 */
+	int64_t percent_bp;   /* basis points, 0..10000 */
+	const char *rule_id;  /* "earn_step:500000", owned by the program */
+};
+
+/*
+ * A compiled program. Immutable after kp_rules_program_compile; any number of
+ * threads may read it at once. Steps are sorted by min_subtotal ascending,
+ * with distinct min_subtotal values. String arrays are sorted (strcmp) so
+ * membership is a binary search.
+ */
+struct kp_program {
+	char *name;                  /* never NULL; "" by default */
+	char currency[4];            /* ISO 4217 letters, "RUB" by default */
+	int64_t point_value;         /* minor units per point, > 0; 100 by default */
+	enum kp_rounding rounding;
+
+	int64_t earn_percent_bp;     /* 500 (5%) by default */
+	struct kp_step *earn_steps;
+	size_t n_earn_steps;
+	int64_t hold_days;           /* earned points stay pending this long; 0 by default */
+
+	int64_t burn_max_percent_bp; /* 5000 (50%) by default */
+	char **excluded_categories;
+	size_t n_excluded_categories;
+	char **excluded_skus;
+	size_t n_excluded_skus;
+
+	int64_t expiry_days;         /* 0 = points never expire (default) */
+	int64_t remind_days_before;  /* 0 by default */
+
+	int64_t discount_percent_bp; /* 0 by default */
+	struct kp_step *discount_steps;
+	size_t n_discount_steps;
+
+	int64_t hold_minutes;        /* two-phase purchase hold; 30 by default */
+};
+
+/*
+ * Parse, validate and compile a program document (JSON text of len bytes).
+ * On success returns 0 and *out owns a new program (free with
+ * kp_rules_program_free). On a document that is not valid returns
+ * KP_EPROGRAM and writes into errbuf (always NUL-terminated, truncated to
+ * errlen) a message that starts with the path of the offending field:
+ *   "earn.percent: must be a number from 0 to 100 with at most two decimals"
+ *   "burn.excluded_skus[3]: must be a string"
+ *   "campaigns: not supported by this version"
+ * Unknown keys are errors. Sections not supported yet (tiers, campaigns,
+ * events, thresholds, stamps) are refused by name, never silently ignored.
+ * Returns KP_ENOMEM if memory runs out. Never crashes on any input.
+ */
+int kp_rules_program_compile(const char *json, size_t len, struct kp_program **out,
+			     char *errbuf, size_t errlen);
+
+/* Free a compiled program; NULL is a no-op. */
+void kp_rules_program_free(struct kp_program *program);
+
+/*
+ * Parse a percentage written as a JSON number (5, 2.5, 12.75) or a decimal
+ * string ("5", "2.5"): at most two decimal places, 0 ≤ value ≤ max_percent.
+ * Returns 0 and *bp_out in basis points, or KP_EINVAL.
+ */
+int kp_rules_parse_percent_text(const char *text, int64_t max_percent, int64_t *bp_out);
+
+/* One basket line as the till sent it. Strings are borrowed, NUL-terminated. */
+struct kp_line_in {
+	const char *sku;      /* never NULL */
+	const char *category; /* NULL or "" when the till sent none */
+	int64_t qty;          /* 1..KP_MAX_QTY */
+	int64_t price;        /* 0..KP_MAX_PRICE minor units per unit */
+};
+
+struct kp_basket {
+	const struct kp_line_in *lines;
+	size_t n_lines;               /* 1..KP_MAX_LINES */
+	int64_t redeem_points;        /* requested, ≥ 0 */
+	int64_t certificate_funds;    /* total balance of presented certificates, ≥ 0 */
+	enum kp_channel channel;
+	int64_t now;                  /* seconds since the epoch (for later time-boxed rules) */
+};
+
+/* What the rules need to know about the customer. NULL member = anonymous. */
+struct kp_member_in {
+	int64_t available; /* spendable points now; may be negative (debt) */
+};
+
+struct kp_line_result {
+	int64_t amount;   /* qty × price */
+	int64_t discount; /* money */
+	int64_t points;   /* points redeemed on this line */
+	int64_t certificates; /* money paid by certificates on this line */
+	int64_t paid;     /* amount − discount − points × point_value − certificates */
+	int64_t earned;   /* points earned on this line */
+	int64_t discount_bp; /* the percentage that applied to this line */
+	int64_t earn_bp;     /* the earn rate that applied to this line */
+	bool redeemable;     /* not excluded from redemption */
+};
+
+struct kp_result {
+	int64_t subtotal;
+	int64_t discount;
+	int64_t points_redeemed;
+	int64_t max_redeemable;  /* points; min(cap, available), 0 if anonymous */
+	bool redeem_clamped;     /* the request asked for more than points_redeemed */
+	int64_t certificates;
+	int64_t to_pay;
+	int64_t points_earned;
+	const char *applied[KP_MAX_APPLIED]; /* rule ids, borrowed from the program */
+	size_t n_applied;
+	struct kp_line_result *lines; /* caller-provided, basket->n_lines entries */
+};
+
+/*
+ * Compute a purchase. The caller sets out->lines to an array of
+ * basket->n_lines entries; everything else in *out is written here.
+ * member is NULL for an anonymous purchase.
+ * Returns 0, KP_EINVAL (a basket outside the limits above), or
+ * KP_EOVERFLOW (an amount that does not fit; nothing is partially valid).
+ */
+int kp_rules_evaluate(const struct kp_program *program, const struct kp_basket *basket,
+		      const struct kp_member_in *member, struct kp_result *out);
+
+/*
+ * Spread total over n parts in proportion to weights by the largest-remainder
+ * method: out[i] = ⌊total × w_i / W⌋, then the units left go one each to the
+ * parts with the largest remainders (ties: the lower index), skipping parts
+ * already at caps[i]; if units are still left they go, in index order, to
+ * parts below their cap. caps may be NULL (no caps).
+ * Requires total ≥ 0, weights ≥ 0, n ≤ KP_MAX_LINES. Σ out = total exactly.
+ * Returns 0; KP_EINVAL if W = 0 and total > 0, or if caps are given and
+ * total > Σ caps, or if n > KP_MAX_LINES.
+ */
+int kp_rules_allocate(int64_t total, const int64_t *weights, const int64_t *caps, size_t n,
+		      int64_t *out);
+
+/* Round num / den (den > 0, num ≥ 0) with the given mode. */
+int64_t kp_rules_round_div(__int128 num, __int128 den, enum kp_rounding mode);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * migrations.h — the schema as numbered migrations compiled into the binary.
+ *
+ * kp_migrations is generated at build time from src/store/migrations/NNNN_name.sql
+ * by scripts/embed-sql.sh, in ascending order of NNNN; numbers start at 1 and
+ * have no gaps. A database records the highest number applied.
+ */
+#ifndef KP_STORE_MIGRATIONS_H
+#define KP_STORE_MIGRATIONS_H
+
+struct kp_migration {
+	unsigned number;
+	const char *name;
+	const char *sql;
+};
+
+extern const struct kp_migration kp_migrations[];
+extern const unsigned kp_migrations_count;
+
+#endif

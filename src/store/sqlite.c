@@ -1,0 +1,360 @@
+/*
+ * sqlite.c — the store on an SQLite file (the embedded default).
+ *
+ * WAL journal with synchronous=FULL, so a committed transaction survives a
+ * power cut; foreign keys on; every statement prepared once per connection
+ * and reused. Readers on their own connections see the last commit and
+ * never block the writer (WAL). See store.h for the contract.
+ */
+#include "store/sqlite_int.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/migrations.h"
+#include "util/error.h"
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT op",
+	[S_RELEASE] = "RELEASE op",
+	[S_ROLLBACK_TO] = "ROLLBACK TO op",
+	[S_PROGRAM_INSERT] = "INSERT INTO programs (document, created_at) VALUES (?, ?)",
+	[S_PROGRAM_GET] = "SELECT version, document FROM programs WHERE version = ?",
+	[S_PROGRAM_LATEST] = "SELECT version, document FROM programs ORDER BY version DESC LIMIT 1",
+	[S_PARTNER_INSERT] = "INSERT INTO partners (id, name, created_at) VALUES (?, ?, ?)",
+	[S_PARTNER_EXISTS] = "SELECT 1 FROM partners WHERE id = ?",
+	[S_KEY_INSERT] = "INSERT INTO api_keys (hash, role, partner, created_at) VALUES (?, ?, ?, ?)",
+	[S_KEY_FIND] = "SELECT id, hash, role, COALESCE(partner, ''), created_at, "
+		       "COALESCE(revoked_at, 0) FROM api_keys WHERE hash = ?",
+	[S_MEMBER_INSERT] = "INSERT INTO members (card, phone, email, name, birthday, external_id, "
+			    "referral_code, referred_by, consents, created_at) "
+			    "VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), "
+			    "NULLIF(?, ''), ?, NULLIF(?, 0), ?, ?)",
+	[S_MEMBER_BY_ID] = MEMBER_SELECT "WHERE id = ?",
+	[S_MEMBER_BY_PHONE] = MEMBER_SELECT "WHERE phone = ?",
+	[S_MEMBER_BY_CARD] = MEMBER_SELECT "WHERE card = ?",
+	[S_MEMBER_BY_EXTERNAL] = MEMBER_SELECT "WHERE external_id = ?",
+	[S_MEMBER_BY_REFERRAL] = MEMBER_SELECT "WHERE referral_code = ?",
+	[S_MEMBER_IDS] = "SELECT id FROM members WHERE id > ? ORDER BY id LIMIT ?",
+	[S_MEMBER_SET_BALANCES] = "UPDATE members SET available = ?, pending = ?, debt = ? "
+				  "WHERE id = ?",
+	[S_LOTS_OPEN] = LOT_SELECT "WHERE member_id = ? AND remaining > 0",
+	[S_LOT_BY_ID] = LOT_SELECT "WHERE id = ? AND member_id = ?",
+	[S_LOTS_COUNT_OPEN] = "SELECT count(*) FROM lots WHERE member_id = ? AND remaining > 0",
+	[S_LOT_NEXT_ID] = "SELECT COALESCE(MAX(id), 0) + 1 FROM lots",
+	[S_LOT_INSERT] = "INSERT INTO lots (id, member_id, points, remaining, expires_at, "
+			 "available_at, pending, purchase_id, created_at) "
+			 "VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0), ?)",
+	[S_LOT_UPDATE] = "UPDATE lots SET remaining = ?, pending = ? WHERE id = ?",
+	[S_TRANSFER_INSERT] = "INSERT INTO transfers (at, member_id, entry, from_acc, to_acc, "
+			      "points, lot_id, purchase_id, refund_id, ref) VALUES "
+			      "(?, NULLIF(?, 0), ?, ?, ?, ?, NULLIF(?, 0), NULLIF(?, 0), "
+			      "NULLIF(?, 0), ?)",
+	[S_HISTORY] = "SELECT id, at, entry, from_acc, to_acc, points, COALESCE(ref, '') "
+		      "FROM transfers WHERE member_id = ? AND id < ? "
+		      /* repaying a debt from available points changes nothing the member sees */
+		      "AND NOT (from_acc = 4 AND to_acc = 6) ORDER BY id DESC LIMIT ?",
+	[S_SPENT_LOTS] = "SELECT t.lot_id, SUM(CASE WHEN t.entry = 2 THEN t.points ELSE 0 END), "
+			 "SUM(CASE WHEN t.entry = 5 AND t.from_acc = 2 THEN t.points ELSE 0 END), "
+			 "l.expires_at, MIN(t.id) FROM transfers t JOIN lots l ON l.id = t.lot_id "
+			 "WHERE t.purchase_id = ? AND ((t.entry = 2 AND t.from_acc = 4) OR "
+			 "(t.entry = 5 AND t.from_acc = 2)) GROUP BY t.lot_id ORDER BY 5",
+	[S_PURCHASE_FIND] = PURCHASE_SELECT "WHERE partner = ? AND receipt_id = ?",
+	[S_PURCHASE_INSERT] = "INSERT INTO purchases (partner, receipt_id, member_id, "
+			      "program_version, at, request_hash, subtotal, discount, "
+			      "points_redeemed, certificates, to_pay, points_earned, earn_lot_id, "
+			      "answer) VALUES (?, ?, NULLIF(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+			      "NULLIF(?, 0), ?)",
+	[S_PURCHASE_SET_ANSWER] = "UPDATE purchases SET answer = ? WHERE id = ?",
+	[S_LINE_INSERT] = "INSERT INTO purchase_lines (purchase_id, line_no, sku, category, qty, "
+			  "price, amount, discount, points, certificates, paid, earned) "
+			  "VALUES (?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?)",
+	[S_LINES] = "SELECT line_no, sku, COALESCE(category, ''), qty, price, amount, discount, "
+		    "points, certificates, paid, earned, refunded_qty FROM purchase_lines "
+		    "WHERE purchase_id = ? ORDER BY line_no",
+	[S_LINE_REFUND] = "UPDATE purchase_lines SET refunded_qty = ? "
+			  "WHERE purchase_id = ? AND line_no = ?",
+	[S_REFUNDS_JSON] = "SELECT COALESCE(json_group_array(json(answer)), '[]') FROM "
+			   "(SELECT answer FROM refunds WHERE purchase_id = ? ORDER BY id)",
+	[S_REFUND_FIND] = "SELECT id, partner, refund_id, purchase_id, at, request_hash, "
+			  "money_refund, points_reversed, points_returned, answer FROM refunds "
+			  "WHERE partner = ? AND refund_id = ?",
+	[S_REFUND_INSERT] = "INSERT INTO refunds (partner, refund_id, purchase_id, at, "
+			    "request_hash, money_refund, points_reversed, points_returned, answer) "
+			    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[S_IDEM_FIND] = "SELECT request_hash, status, answer FROM idempotency "
+			"WHERE scope = ? AND key = ?",
+	[S_IDEM_INSERT] = "INSERT INTO idempotency (scope, key, request_hash, status, answer, "
+			  "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+};
+
+int sqlite_error(struct sqlite_conn *c, int rc)
+{
+	assert(rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE);
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return KP_ECONFLICT;
+		fprintf(stderr, "sqlite: constraint: %s\n", sqlite3_errmsg(c->db));
+		return KP_ESTORE;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+		return KP_EBUSY;
+	default:
+		fprintf(stderr, "sqlite: %s\n", sqlite3_errmsg(c->db));
+		return KP_ESTORE;
+	}
+}
+
+sqlite3_stmt *sqlite_stmt(struct sqlite_conn *c, enum stmt_id id)
+{
+	assert(id < S_COUNT && stmt_sql[id]);
+	sqlite3_stmt *st = c->stmts[id];
+	if (!st) {
+		int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+					    &st, NULL);
+		if (rc != SQLITE_OK) {
+			fprintf(stderr, "sqlite: prepare %d: %s\n", id, sqlite3_errmsg(c->db));
+			return NULL;
+		}
+		c->stmts[id] = st;
+	}
+	return st;
+}
+
+/* Bind by a printf-like signature: i = int64_t, s = const char *. */
+static int bind_va(sqlite3_stmt *st, const char *sig, va_list ap)
+{
+	int idx = 1;
+	for (const char *p = sig; *p; p++, idx++) {
+		int rc;
+		if (*p == 'i') {
+			rc = sqlite3_bind_int64(st, idx, va_arg(ap, int64_t));
+		} else {
+			assert(*p == 's');
+			const char *s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC)
+			       : sqlite3_bind_null(st, idx);
+		}
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
+sqlite3_stmt *sqlite_bind(struct sqlite_conn *c, enum stmt_id id, const char *sig, ...)
+{
+	sqlite3_stmt *st = sqlite_stmt(c, id);
+	if (!st)
+		return NULL;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	va_list ap;
+	va_start(ap, sig);
+	int rc = bind_va(st, sig, ap);
+	va_end(ap);
+	if (rc != SQLITE_OK) {
+		fprintf(stderr, "sqlite: bind: %s\n", sqlite3_errmsg(c->db));
+		return NULL;
+	}
+	return st;
+}
+
+int sqlite_exec_stmt(struct sqlite_conn *c, sqlite3_stmt *st)
+{
+	if (!st)
+		return KP_ESTORE;
+	int rc = sqlite3_step(st);
+	int err = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqlite_error(c, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+int sqlite_step_row(struct sqlite_conn *c, sqlite3_stmt *st)
+{
+	if (!st)
+		return KP_ESTORE;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? KP_ENOTFOUND : sqlite_error(c, rc);
+}
+
+void sqlite_copy_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+	assert(dst && cap > 0);
+	const unsigned char *s = sqlite3_column_text(st, col);
+	snprintf(dst, cap, "%s", s ? (const char *)s : "");
+}
+
+char *sqlite_dup_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	return strdup(s ? (const char *)s : "");
+}
+
+static int exec_sql(struct sqlite_conn *c, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	snprintf(err, errlen, "%s", msg ? msg : "sqlite error");
+	sqlite3_free(msg);
+	return KP_ESTORE;
+}
+
+/* Apply every migration above PRAGMA user_version, each in its own transaction. */
+static int migrate(struct sqlite_conn *c, char *err, size_t errlen)
+{
+	char sql[64];
+	for (unsigned i = 0; i < kp_migrations_count; i++) {
+		const struct kp_migration *m = &kp_migrations[i];
+		assert(m->number == i + 1);
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+			return KP_ESTORE;
+		int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+		sqlite3_finalize(st);
+		if (version < 0)
+			return KP_ESTORE;
+		if ((unsigned)version >= m->number)
+			continue;
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %u", m->number);
+		if (exec_sql(c, "BEGIN IMMEDIATE", err, errlen) || exec_sql(c, m->sql, err, errlen) ||
+		    exec_sql(c, sql, err, errlen) || exec_sql(c, "COMMIT", err, errlen)) {
+			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+			return KP_ESTORE;
+		}
+	}
+	return 0;
+}
+
+static void sqlite_close(struct kp_conn *base)
+{
+	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	if (!c)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(c->stmts[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static int configure(struct sqlite_conn *c, char *err, size_t errlen)
+{
+	sqlite3_busy_timeout(c->db, 5000);
+	return exec_sql(c,
+			"PRAGMA journal_mode = WAL;"
+			"PRAGMA synchronous = FULL;"
+			"PRAGMA foreign_keys = ON;"
+			"PRAGMA temp_store = MEMORY;"
+			"PRAGMA cache_size = -65536;",
+			err, errlen);
+}
+
+int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, size_t errlen)
+{
+	assert(path && out);
+	struct sqlite_conn *c = calloc(1, sizeof *c);
+	if (!c)
+		return KP_ENOMEM;
+	c->base.ops = &kp_sqlite_ops;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+			 c->db ? sqlite3_errmsg(c->db) : "out of memory");
+		sqlite_close(&c->base);
+		return KP_ESTORE;
+	}
+	int rc = configure(c, err, errlen);
+	if (!rc && create)
+		rc = migrate(c, err, errlen);
+	if (rc) {
+		sqlite_close(&c->base);
+		return rc;
+	}
+	*out = &c->base;
+	return 0;
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+#define SIMPLE_STMT(fn, id)                                                   \
+	static int fn(struct kp_conn *base)                                   \
+	{                                                                     \
+		struct sqlite_conn *c = (struct sqlite_conn *)base;           \
+		return sqlite_exec_stmt(c, sqlite_bind(c, id, ""));           \
+	}
+SIMPLE_STMT(sqlite_begin, S_BEGIN)
+SIMPLE_STMT(sqlite_commit, S_COMMIT)
+SIMPLE_STMT(sqlite_savepoint, S_SAVEPOINT)
+SIMPLE_STMT(sqlite_release, S_RELEASE)
+SIMPLE_STMT(sqlite_rollback_to, S_ROLLBACK_TO)
+
+static int sqlite_rollback(struct kp_conn *base)
+{
+	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	/* After some errors SQLite has already rolled back; that is fine. */
+	if (sqlite3_get_autocommit(c->db))
+		return 0;
+	return sqlite_exec_stmt(c, sqlite_bind(c, S_ROLLBACK, ""));
+}
+
+const struct kp_store_ops kp_sqlite_ops = {
+	.name = "sqlite",
+	.begin = sqlite_begin,
+	.commit = sqlite_commit,
+	.rollback = sqlite_rollback,
+	.savepoint = sqlite_savepoint,
+	.release = sqlite_release,
+	.rollback_to = sqlite_rollback_to,
+	.program_insert = sqlite_program_insert,
+	.program_get = sqlite_program_get,
+	.partner_insert = sqlite_partner_insert,
+	.partner_exists = sqlite_partner_exists,
+	.key_insert = sqlite_key_insert,
+	.key_find = sqlite_key_find,
+	.member_insert = sqlite_member_insert,
+	.member_get = sqlite_member_get,
+	.member_get_id = sqlite_member_get_id,
+	.member_ids = sqlite_member_ids,
+	.member_set_balances = sqlite_member_set_balances,
+	.lots_load = sqlite_lots_load,
+	.lots_count_open = sqlite_lots_count_open,
+	.lot_next_id = sqlite_lot_next_id,
+	.lot_insert = sqlite_lot_insert,
+	.lot_update = sqlite_lot_update,
+	.transfer_insert = sqlite_transfer_insert,
+	.history = sqlite_history,
+	.purchase_spent_lots = sqlite_purchase_spent_lots,
+	.purchase_find = sqlite_purchase_find,
+	.purchase_insert = sqlite_purchase_insert,
+	.purchase_set_answer = sqlite_purchase_set_answer,
+	.purchase_line_insert = sqlite_purchase_line_insert,
+	.purchase_lines = sqlite_purchase_lines,
+	.purchase_line_refund = sqlite_purchase_line_refund,
+	.purchase_refunds_json = sqlite_purchase_refunds_json,
+	.refund_find = sqlite_refund_find,
+	.refund_insert = sqlite_refund_insert,
+	.idem_find = sqlite_idem_find,
+	.idem_insert = sqlite_idem_insert,
+	.verify = sqlite_verify,
+	.close = sqlite_close,
+};
+
+int kp_store_open(const char *uri, bool create, struct kp_conn **out, char *err, size_t errlen)
+{
+	if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) {
+		snprintf(err, errlen, "PostgreSQL is not supported by this build yet");
+		return KP_EINVAL;
+	}
+	return sqlite_open(uri, create, out, err, errlen);
+}

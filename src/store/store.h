@@ -1,0 +1,246 @@
+/*
+ * store.h — persistence behind one function table.
+ *
+ * A store is a database (an SQLite file today; PostgreSQL behind the same
+ * table later). Work happens on connections: the engine's writer owns one
+ * write connection and runs every change inside kp_store_begin/commit;
+ * readers take their own connections and see the last committed state,
+ * never waiting for the writer. A connection is used by one thread at a time.
+ *
+ * Rows travel as the caller-allocated structs below; strings in them are
+ * fixed-size buffers, so a read allocates nothing the caller must free.
+ * Text that can be long (stored answers, program documents) comes back as
+ * malloc'ed strings that the caller frees, as each function says.
+ *
+ * Every function returns 0, KP_ENOTFOUND where a lookup finds nothing,
+ * KP_ECONFLICT where a unique value is taken, KP_EBUSY where the database is
+ * locked or full (a retry later may succeed), or KP_ESTORE.
+ * The store never decides business rules; it never formats JSON.
+ */
+#ifndef KP_STORE_STORE_H
+#define KP_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger/ledger.h"
+
+struct kp_conn; /* one connection, opaque */
+
+#define KP_PHONE_MAX 16
+#define KP_CARD_MAX 20
+#define KP_EMAIL_MAX 254
+#define KP_PERSON_NAME_MAX 200
+#define KP_EXTERNAL_ID_MAX 100
+#define KP_REFERRAL_MAX 32
+#define KP_RECEIPT_MAX 64
+#define KP_PARTNER_MAX 64
+#define KP_SKU_MAX 200
+#define KP_HASH_HEX 65 /* 32 bytes as hex + NUL */
+
+enum kp_consent {
+	KP_CONSENT_PERSONAL_DATA = 1 << 0,
+	KP_CONSENT_EMAIL = 1 << 1,
+	KP_CONSENT_SMS = 1 << 2,
+	KP_CONSENT_PUSH = 1 << 3,
+};
+
+struct kp_member_row {
+	int64_t id;
+	char card[KP_CARD_MAX + 1];
+	char phone[KP_PHONE_MAX + 1];         /* "" = none (or erased) */
+	char email[KP_EMAIL_MAX + 1];
+	char name[KP_PERSON_NAME_MAX + 1];
+	char birthday[11];                    /* "YYYY-MM-DD" or "" */
+	char external_id[KP_EXTERNAL_ID_MAX + 1];
+	char referral_code[KP_REFERRAL_MAX + 1];
+	int64_t referred_by;                  /* member id, 0 = none */
+	unsigned consents;                    /* enum kp_consent bits */
+	int64_t created_at;
+	int64_t available, pending, debt;     /* ledger balances */
+};
+
+enum kp_member_key {
+	KP_MEMBER_BY_ID,
+	KP_MEMBER_BY_PHONE,
+	KP_MEMBER_BY_CARD,
+	KP_MEMBER_BY_EXTERNAL,
+	KP_MEMBER_BY_REFERRAL,
+};
+
+struct kp_key_row {
+	int64_t id;
+	char hash[KP_HASH_HEX];
+	char role[16];
+	char partner[KP_PARTNER_MAX + 1]; /* "" for admin and readonly keys */
+	int64_t created_at;
+	int64_t revoked_at; /* 0 = active */
+};
+
+struct kp_purchase_row {
+	int64_t id;
+	char partner[KP_PARTNER_MAX + 1];
+	char receipt_id[KP_RECEIPT_MAX + 1];
+	int64_t member_id; /* 0 = anonymous */
+	int64_t program_version;
+	int64_t at;
+	char request_hash[KP_HASH_HEX];
+	int64_t subtotal, discount, points_redeemed, certificates, to_pay, points_earned;
+	int64_t earn_lot_id; /* 0 = none */
+};
+
+struct kp_purchase_line_row {
+	int64_t line_no;
+	char sku[KP_SKU_MAX + 1];
+	char category[KP_SKU_MAX + 1];
+	int64_t qty, price, amount, discount, points, certificates, paid, earned;
+	int64_t refunded_qty;
+};
+
+struct kp_refund_row {
+	int64_t id;
+	char partner[KP_PARTNER_MAX + 1];
+	char refund_id[KP_RECEIPT_MAX + 1];
+	int64_t purchase_id;
+	int64_t at;
+	char request_hash[KP_HASH_HEX];
+	int64_t money_refund, points_reversed, points_returned;
+};
+
+/* A posting as stored: the ledger posting plus what it belongs to. */
+struct kp_transfer_row {
+	int64_t id; /* assigned on insert */
+	int64_t at;
+	int64_t member_id;   /* 0 = program accounts only */
+	struct kp_posting posting;
+	int64_t purchase_id; /* 0 = none */
+	int64_t refund_id;   /* 0 = none */
+	char ref[KP_RECEIPT_MAX + 1];
+};
+
+/* One entry of a member's history (see docs/api.md). */
+struct kp_history_row {
+	int64_t id;
+	int64_t at;
+	enum kp_entry entry;
+	enum kp_account from, to;
+	int64_t points;
+	char ref[KP_RECEIPT_MAX + 1];
+};
+
+/* A lot a purchase spent from, with what was spent and already given back. */
+struct kp_spent_lot {
+	int64_t lot_id;
+	int64_t spent;
+	int64_t returned;
+	int64_t expires_at;
+};
+
+/* Findings of kp_store ops->verify; totals over the whole ledger. */
+struct kp_verify_report {
+	int64_t members, transfers, lots, purchases;
+	int64_t problems;          /* how many invariants failed */
+	char first_problem[512];   /* the first one, readable */
+};
+
+struct kp_store_ops {
+	const char *name; /* "sqlite" */
+
+	/* Transactions. begin takes the write lock at once (SQLite: IMMEDIATE). */
+	int (*begin)(struct kp_conn *c);
+	int (*commit)(struct kp_conn *c);
+	int (*rollback)(struct kp_conn *c);
+	int (*savepoint)(struct kp_conn *c);    /* nested: one level is enough */
+	int (*release)(struct kp_conn *c);
+	int (*rollback_to)(struct kp_conn *c);
+
+	/* Programs. *doc is malloc'ed; the caller frees it. version 0 = latest. */
+	int (*program_insert)(struct kp_conn *c, const char *doc, int64_t now, int64_t *version);
+	int (*program_get)(struct kp_conn *c, int64_t version, int64_t *version_out, char **doc);
+
+	/* Partners and keys. */
+	int (*partner_insert)(struct kp_conn *c, const char *id, const char *name, int64_t now);
+	int (*partner_exists)(struct kp_conn *c, const char *id);  /* 0 or KP_ENOTFOUND */
+	int (*key_insert)(struct kp_conn *c, struct kp_key_row *key); /* sets key->id */
+	int (*key_find)(struct kp_conn *c, const char *hash, struct kp_key_row *out);
+
+	/* Members. insert sets m->id. */
+	int (*member_insert)(struct kp_conn *c, struct kp_member_row *m);
+	int (*member_get)(struct kp_conn *c, enum kp_member_key by, const char *value,
+			  struct kp_member_row *out);
+	int (*member_get_id)(struct kp_conn *c, int64_t id, struct kp_member_row *out);
+	/* Member ids greater than after_id, ascending, at most cap. */
+	int (*member_ids)(struct kp_conn *c, int64_t after_id, int64_t *ids, size_t cap,
+			  size_t *n);
+	int (*member_set_balances)(struct kp_conn *c, int64_t id, int64_t available,
+				   int64_t pending, int64_t debt);
+
+	/*
+	 * Lots. lots_open appends to the caller's array (*n ≤ cap) the member's
+	 * lots with remaining > 0, and the lots named in extra[] whatever their
+	 * remaining; KP_ETOOLARGE if they do not fit. lot_next_id gives an id
+	 * for a new lot (unique for this database).
+	 */
+	int (*lots_load)(struct kp_conn *c, int64_t member_id, const int64_t *extra,
+			 size_t n_extra, struct kp_lot *lots, size_t cap, size_t *n);
+	int (*lots_count_open)(struct kp_conn *c, int64_t member_id, size_t *n);
+	int (*lot_next_id)(struct kp_conn *c, int64_t *id);
+	int (*lot_insert)(struct kp_conn *c, int64_t member_id, const struct kp_lot *lot,
+			  int64_t now);
+	int (*lot_update)(struct kp_conn *c, const struct kp_lot *lot);
+
+	/* Ledger postings. insert sets t->id. */
+	int (*transfer_insert)(struct kp_conn *c, struct kp_transfer_row *t);
+	/* A member's history, newest first, ids < before_id (0 = from the newest). */
+	int (*history)(struct kp_conn *c, int64_t member_id, int64_t before_id,
+		       struct kp_history_row *rows, size_t cap, size_t *n);
+	/* The lots a purchase spent from, in the order they were spent. */
+	int (*purchase_spent_lots)(struct kp_conn *c, int64_t purchase_id,
+				   struct kp_spent_lot *out, size_t cap, size_t *n);
+
+	/* Purchases. *answer is malloc'ed; the caller frees it. */
+	int (*purchase_find)(struct kp_conn *c, const char *partner, const char *receipt_id,
+			     struct kp_purchase_row *out, char **answer);
+	int (*purchase_insert)(struct kp_conn *c, struct kp_purchase_row *p, const char *answer);
+	int (*purchase_set_answer)(struct kp_conn *c, int64_t id, const char *answer);
+	int (*purchase_line_insert)(struct kp_conn *c, int64_t purchase_id,
+				    const struct kp_purchase_line_row *line);
+	int (*purchase_lines)(struct kp_conn *c, int64_t purchase_id,
+			      struct kp_purchase_line_row *out, size_t cap, size_t *n);
+	int (*purchase_line_refund)(struct kp_conn *c, int64_t purchase_id, int64_t line_no,
+				    int64_t refunded_qty);
+	/* The answers of a purchase's refunds, oldest first, as one JSON array text. */
+	int (*purchase_refunds_json)(struct kp_conn *c, int64_t purchase_id, char **json);
+
+	/* Refunds. *answer is malloc'ed; the caller frees it. */
+	int (*refund_find)(struct kp_conn *c, const char *partner, const char *refund_id,
+			   struct kp_refund_row *out, char **answer);
+	int (*refund_insert)(struct kp_conn *c, struct kp_refund_row *r, const char *answer);
+
+	/* Answers kept for the Idempotency-Key header. *answer is malloc'ed. */
+	int (*idem_find)(struct kp_conn *c, const char *scope, const char *key,
+			 char hash_out[KP_HASH_HEX], int *status, char **answer);
+	int (*idem_insert)(struct kp_conn *c, const char *scope, const char *key,
+			   const char *hash, int status, const char *answer, int64_t now);
+
+	/* Check every ledger invariant over the whole database (docs/architecture.md). */
+	int (*verify)(struct kp_conn *c, struct kp_verify_report *report);
+
+	void (*close)(struct kp_conn *c);
+};
+
+/* Every connection starts with a pointer to its implementation's table. */
+struct kp_conn {
+	const struct kp_store_ops *ops;
+};
+
+/*
+ * Open a connection to the database at `uri` (a file path for SQLite),
+ * creating it and applying every migration not applied yet when `create`
+ * is true. Returns 0 and *out (free with (*out)->ops->close), or an error
+ * with a message in err.
+ */
+int kp_store_open(const char *uri, bool create, struct kp_conn **out, char *err, size_t errlen);
+
+#endif

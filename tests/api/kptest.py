@@ -1,0 +1,363 @@
+"""kptest — a tiny harness for Kopilka's HTTP API tests.
+
+Python 3 standard library only. It starts a real `kopilka serve` on a free
+loopback port with a fresh database and a random admin key, talks to it over
+a keep-alive HTTP/1.1 connection, and stops it with SIGTERM at the end,
+checking that it exits with status 0 within 10 s (under ASan a leak makes the
+exit status non-zero) and that its stderr has no sanitizer report.
+
+Checks never stop the run: each one is recorded, a failure prints one line
+with both values, and `summary()` prints exactly one last line
+`N passed, M failed` and exits non-zero when M > 0.
+
+The binary is $KOPILKA_BIN, default ./kopilka (run from the repo root).
+"""
+
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+BIN = os.environ.get("KOPILKA_BIN", "./kopilka")
+DEFAULT = object()  # "use the admin key"
+
+_lock = threading.Lock()
+_passed = 0
+_failed = 0
+_failures = []
+
+
+def _short(v, limit=1500):
+    if isinstance(v, (dict, list)):
+        s = json.dumps(v, ensure_ascii=False, sort_keys=True)
+    else:
+        s = repr(v)
+    return s if len(s) <= limit else s[:limit] + "…(%d chars)" % len(s)
+
+
+def _record(ok, name, detail):
+    global _passed, _failed
+    with _lock:
+        if ok:
+            _passed += 1
+        else:
+            _failed += 1
+            line = "FAIL %s: %s" % (name, detail)
+            _failures.append(line)
+            print(line, flush=True)
+    return ok
+
+
+def check(name, got, expected):
+    """Pass when got == expected; on failure print both values."""
+    ok = got == expected
+    return _record(ok, name, "got %s, expected %s" % (_short(got), _short(expected)))
+
+
+def check_true(name, cond, detail=""):
+    """Pass when cond is true; detail says what was seen when it is not."""
+    return _record(bool(cond), name, detail or "condition is false")
+
+
+def check_fields(name, got, expected):
+    """Pass when got is a dict holding every key of expected with an equal value
+    (keys not in expected are not compared). A failure names the keys that differ."""
+    if not isinstance(got, dict):
+        return _record(False, name, "got %s, expected an object with %s" % (_short(got), _short(expected)))
+    bad = {}
+    for k, v in expected.items():
+        if k not in got:
+            bad[k] = ("<missing>", v)
+        elif got[k] != v:
+            bad[k] = (got[k], v)
+    detail = "; ".join("%s: got %s, expected %s" % (k, _short(g, 400), _short(e, 400)) for k, (g, e) in bad.items())
+    return _record(not bad, name, detail)
+
+
+def check_error(name, ans, status, code, msg_has=None, msg_starts=None):
+    """ans is (status, json, headers); expects {"error":{"code":code,...}} with that
+    status, optionally a message containing msg_has / starting with msg_starts."""
+    st, body, _ = ans
+    err = body.get("error") if isinstance(body, dict) else None
+    got_code = err.get("code") if isinstance(err, dict) else None
+    msg = err.get("message") if isinstance(err, dict) else None
+    ok = st == status and got_code == code and isinstance(msg, str)
+    if ok and msg_has is not None:
+        ok = msg_has in msg
+    if ok and msg_starts is not None:
+        ok = msg.startswith(msg_starts)
+    want = "%d %s" % (status, code)
+    if msg_has is not None:
+        want += " with message containing %r" % msg_has
+    if msg_starts is not None:
+        want += " with message starting %r" % msg_starts
+    return _record(ok, name, "got %s %s, expected %s" % (st, _short(body, 600), want))
+
+
+def scenario(fn):
+    """Run one scenario; an exception is a failed check, the run goes on."""
+    t = time.time()
+    try:
+        fn()
+    except Exception:
+        _record(False, "scenario %s" % fn.__name__, "raised:\n" + traceback.format_exc())
+    print("# %s: %.1f s" % (fn.__name__, time.time() - t), flush=True)
+
+
+def summary():
+    print("%d passed, %d failed" % (_passed, _failed), flush=True)
+    sys.exit(1 if _failed else 0)
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Client:
+    """One keep-alive connection. Not shared between threads."""
+
+    def __init__(self, server):
+        self.server = server
+        self.conn = None
+        self.last_raw = b""
+
+    def _connect(self):
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def call(self, method, path, body=None, key=DEFAULT, headers=None):
+        """Send one request; returns (status, json or None, headers as a lower-case dict).
+        body: a dict/list (sent as JSON), str/bytes (sent as is) or None.
+        key: DEFAULT is the admin key; None sends no Authorization header."""
+        if key is DEFAULT:
+            key = self.server.admin_key
+        h = {}
+        if key is not None:
+            h["Authorization"] = "Bearer " + key
+        data = None
+        if body is not None:
+            if isinstance(body, (dict, list)):
+                data = json.dumps(body, ensure_ascii=False).encode()
+            elif isinstance(body, str):
+                data = body.encode()
+            else:
+                data = body
+            h["Content-Type"] = "application/json"
+        if headers:
+            h.update(headers)
+        for attempt in (0, 1):
+            if self.conn is None:
+                self._connect()
+            try:
+                self.conn.request(method, path, body=data, headers=h)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                status = resp.status
+                rh = {k.lower(): v for k, v in resp.getheaders()}
+                if resp.will_close:
+                    self.close()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                    http.client.CannotSendRequest, http.client.ResponseNotReady) as e:
+                # A keep-alive connection the server closed while idle: reconnect once.
+                self.close()
+                if attempt == 1:
+                    _record(False, "%s %s" % (method, path), "no answer: %r" % e)
+                    return (None, None, {})
+        self.last_raw = raw
+        try:
+            js = json.loads(raw) if raw else None
+        except ValueError:
+            js = None
+        self.server.note(method, path, status, raw)
+        return (status, js, rh)
+
+
+class Server:
+    """A `kopilka serve` on a fresh database in its own temporary directory."""
+
+    def __init__(self, program, test_clock=True, name="server"):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="kptest-")
+        self.db = os.path.join(self.dir, "k.db")
+        self.program_path = os.path.join(self.dir, "program.json")
+        with open(self.program_path, "w") as f:
+            json.dump(program, f)
+        self.port = free_port()
+        self.admin_key = secrets.token_hex(16)
+        self.answers = 0
+        self.errors_5xx = []
+        self._nlock = threading.Lock()
+        self.stdout = open(os.path.join(self.dir, "stdout.log"), "wb")
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+        self.stderr = open(self.stderr_path, "wb")
+        argv = [BIN, "serve", "--db", self.db, "--program", self.program_path,
+                "--listen", "127.0.0.1:%d" % self.port, "--admin-key", self.admin_key]
+        if test_clock:
+            argv.append("--test-clock")
+        self.proc = subprocess.Popen(argv, stdout=self.stdout, stderr=self.stderr)
+        self.client = Client(self)
+        self._wait_ready()
+
+    def _wait_ready(self):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s before it was ready:\n%s"
+                                   % (self.name, self.proc.returncode, self.stderr_text()))
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/v1/health", headers={"Authorization": "Bearer " + self.admin_key})
+                r = c.getresponse()
+                r.read()
+                c.close()
+                if r.status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("%s not healthy within 60 s:\n%s" % (self.name, self.stderr_text()))
+
+    def note(self, method, path, status, raw):
+        with self._nlock:
+            self.answers += 1
+            if status is None or status >= 500:
+                self.errors_5xx.append((method, path, status, raw[:300]))
+
+    def call(self, method, path, body=None, key=DEFAULT, headers=None):
+        return self.client.call(method, path, body, key, headers)
+
+    def new_client(self):
+        return Client(self)
+
+    def stderr_text(self):
+        try:
+            self.stderr.flush()
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def set_clock(self, now):
+        st, js, _ = self.call("POST", "/v1/admin/clock", {"now": now})
+        check("%s: set clock %s" % (self.name, now), (st, js), (200, {"now": now}))
+
+    def verify(self, db=None):
+        """Run `kopilka verify --db`; returns (exit status, stdout + stderr)."""
+        p = subprocess.run([BIN, "verify", "--db", db or self.db], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+
+    def check_verify(self, what):
+        rc, out = self.verify()
+        lines = out.splitlines()
+        check_true("%s: verify after %s" % (self.name, what),
+                   rc == 0 and any(l.startswith("ok") for l in lines),
+                   "exit %d, output %r" % (rc, out[:500]))
+
+    def copy_db(self, dest):
+        """A consistent copy of the live database (SQLite's backup API)."""
+        src = sqlite3.connect(self.db, timeout=30)
+        dst = sqlite3.connect(dest)
+        src.backup(dst)
+        dst.close()
+        src.close()
+
+    def check_healthy(self, what):
+        st, js, _ = self.call("GET", "/v1/health")
+        check("%s: healthy after %s" % (self.name, what), (st, js), (200, {"status": "ok"}))
+
+    def stop(self):
+        """SIGTERM; must exit 0 within 10 s with no sanitizer report; no 5xx seen."""
+        self.client.close()
+        check("%s: no 5xx answers" % self.name, self.errors_5xx, [])
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+            _record(False, "%s: exits within 10 s of SIGTERM" % self.name, "killed after 10 s")
+        err = self.stderr_text()
+        check("%s: exit status after SIGTERM" % self.name, rc, 0)
+        bad = [w for w in ("runtime error", "AddressSanitizer", "LeakSanitizer") if w in err]
+        check_true("%s: no sanitizer report on stderr" % self.name, not bad,
+                   "stderr has %s:\n%s" % (bad, err[-4000:]))
+        self.stdout.close()
+        self.stderr.close()
+        if rc == 0 and not bad:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print("# %s: logs kept in %s" % (self.name, self.dir), flush=True)
+
+
+def raw_request(port, head, body, read_timeout=30):
+    """Send head+body on a fresh socket while reading the answer at the same time
+    (a server may answer 413 and close before the body is all sent). Returns
+    (status or None, json or None)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=read_timeout)
+    got = []
+
+    def reader():
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                got.append(b)
+                if _complete(b"".join(got)):
+                    break
+        except OSError:
+            pass
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        s.sendall(head + body)
+    except OSError:
+        pass
+    t.join(read_timeout)
+    try:
+        s.close()
+    except OSError:
+        pass
+    data = b"".join(got)
+    if not data.startswith(b"HTTP/1."):
+        return None, None
+    status = int(data.split(b" ", 2)[1])
+    js = None
+    if b"\r\n\r\n" in data:
+        try:
+            js = json.loads(data.split(b"\r\n\r\n", 1)[1])
+        except ValueError:
+            js = None
+    return status, js
+
+
+def _complete(data):
+    if b"\r\n\r\n" not in data:
+        return False
+    headers, body = data.split(b"\r\n\r\n", 1)
+    for line in headers.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            return len(body) >= int(v.strip())
+    return False
