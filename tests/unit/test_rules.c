@@ -149,6 +149,50 @@ static void test_api_example(void **state)
 	kp_rules_program_free(p);
 }
 
+/* The worked example of docs/rules.md, so the page cannot drift from the code. */
+static void test_docs_worked_example(void **state)
+{
+	struct kp_program *p = compile_ok(
+		"{\"name\":\"Toy store\",\"point_value\":100,"
+		"\"earn\":{\"percent\":5,"
+		"\"check_steps\":[{\"min_subtotal\":500000,\"percent\":7}]},"
+		"\"burn\":{\"max_percent\":50,\"excluded_categories\":[\"tobacco\"]},"
+		"\"discount\":{\"percent\":3,"
+		"\"check_steps\":[{\"min_subtotal\":300000,\"percent\":5}]}}");
+	struct kp_line_in lines[] = {
+		{"lego-123", "toys", 2, 349900},
+		{"cigars", "tobacco", 1, 45000},
+		{"sticker", "toys", 3, 333},
+	};
+	static const int64_t discount[] = {34989, 2250, 50}, points[] = {3323, 0, 5};
+	static const int64_t certificates[] = {88502, 11378, 120}, paid[] = {244009, 31372, 329};
+	static const int64_t earned[] = {170, 22, 0};
+	struct kp_member_in m = {4000};
+	struct outcome o;
+
+	(void)state;
+	assert_int_equal(evaluate(p, lines, 3, 5000, 100000, &m, &o), 0);
+	assert_int_equal(o.res.subtotal, 745799);
+	assert_int_equal(o.res.discount, 37289);
+	assert_int_equal(o.res.max_redeemable, 3328);
+	assert_int_equal(o.res.points_redeemed, 3328);
+	assert_true(o.res.redeem_clamped);
+	assert_int_equal(o.res.certificates, 100000);
+	assert_int_equal(o.res.to_pay, 275710);
+	assert_int_equal(o.res.points_earned, 192);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(o.lines[i].discount, discount[i]);
+		assert_int_equal(o.lines[i].points, points[i]);
+		assert_int_equal(o.lines[i].certificates, certificates[i]);
+		assert_int_equal(o.lines[i].paid, paid[i]);
+		assert_int_equal(o.lines[i].earned, earned[i]);
+	}
+	assert_int_equal(o.res.n_applied, 2);
+	assert_string_equal(o.res.applied[0], "discount_step:300000");
+	assert_string_equal(o.res.applied[1], "earn_step:500000");
+	kp_rules_program_free(p);
+}
+
 /* ---- rounding ---- */
 
 static void test_rounding_modes(void **state)
@@ -1145,6 +1189,20 @@ static void test_program_limits_accepted(void **state)
 		kp_rules_program_free(compile_ok(docs[i]));
 }
 
+/* JSON reals are read through their shortest decimal text, so binary noise is not an error. */
+static void test_program_real_percent(void **state)
+{
+	struct kp_program *p = compile_ok("{\"earn\":{\"percent\":0.30000000000000004},"
+					  "\"burn\":{\"max_percent\":12.75},"
+					  "\"discount\":{\"percent\":1e1}}");
+
+	(void)state;
+	assert_int_equal(p->earn_percent_bp, 30);
+	assert_int_equal(p->burn_max_percent_bp, 1275);
+	assert_int_equal(p->discount_percent_bp, 1000);
+	kp_rules_program_free(p);
+}
+
 static void expect_refused(const char *doc, size_t len, const char *prefix)
 {
 	struct kp_program *p = (struct kp_program *)&p; /* must be reset to NULL */
@@ -1387,6 +1445,7 @@ int main(void)
 		cmocka_unit_test(test_seed_redeem),
 		cmocka_unit_test(test_seed_clamp),
 		cmocka_unit_test(test_api_example),
+		cmocka_unit_test(test_docs_worked_example),
 		cmocka_unit_test(test_rounding_modes),
 		cmocka_unit_test(test_rounding_once),
 		cmocka_unit_test(test_round_div),
@@ -1414,6 +1473,7 @@ int main(void)
 		cmocka_unit_test(test_program_defaults),
 		cmocka_unit_test(test_program_full),
 		cmocka_unit_test(test_program_limits_accepted),
+		cmocka_unit_test(test_program_real_percent),
 		cmocka_unit_test(test_program_refused),
 		cmocka_unit_test(test_program_refused_large),
 		cmocka_unit_test(test_program_largest_lists),
