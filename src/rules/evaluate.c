@@ -172,7 +172,8 @@ static struct rate earn_rate(const struct kp_program *p, const struct kp_member_
 	if (member == NULL) {
 		r.bp = 0;
 		r.rule_id = NULL;
-	} else if (s) {
+	} else if (s && s->percent_bp > r.bp) {
+		/* the best applicable rate (DESIGN.md step 6): a step never lowers it */
 		r.bp = s->percent_bp;
 		r.rule_id = s->rule_id;
 	}

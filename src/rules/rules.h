@@ -27,8 +27,8 @@
  *      weights "left to pay" per line.
  *   5. to_pay = subtotal − discount − points_redeemed × point_value − certificates.
  *   6. earned = round(Σ paid_i × rate_i / (100% × point_value)), rounded once
- *      with the program's rounding mode; rate_i is earn.percent, replaced by
- *      the highest earn.check_steps step whose min_subtotal ≤ subtotal. The
+ *      with the program's rounding mode; rate_i is the higher of earn.percent
+ *      and the highest earn.check_steps step whose min_subtotal ≤ subtotal. The
  *      total is spread over lines by largest remainder, weights paid_i × rate_i.
  *      An anonymous purchase (no member) redeems and earns nothing.
  *

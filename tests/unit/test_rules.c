@@ -413,8 +413,8 @@ static void test_earn_steps(void **state)
 	kp_rules_program_free(p);
 }
 
-/* An earn step replaces earn.percent (rules.h step 6), even with a lower rate. */
-static void test_earn_step_replaces_base(void **state)
+/* The best applicable rate wins (DESIGN.md): a lower step never lowers earn.percent. */
+static void test_earn_step_never_lowers_base(void **state)
 {
 	struct kp_program *p =
 		compile_ok("{\"point_value\":1,\"earn\":{\"percent\":5,"
@@ -425,8 +425,9 @@ static void test_earn_step_replaces_base(void **state)
 
 	(void)state;
 	assert_int_equal(evaluate(p, lines, 1, 0, 0, &m, &o), 0);
-	assert_int_equal(o.res.points_earned, 20);
-	assert_int_equal(o.lines[0].earn_bp, 200);
+	assert_int_equal(o.res.points_earned, 50);
+	assert_int_equal(o.lines[0].earn_bp, 500);
+	assert_string_equal(o.res.applied[0], "base");
 	kp_rules_program_free(p);
 }
 
@@ -1028,8 +1029,10 @@ static void check_payment_and_earn(const struct property_case *c)
 {
 	const struct kp_program *p = c->p;
 	const struct kp_result *r = c->r;
-	int64_t rate = c->m ? step_bp(p->earn_steps, p->n_earn_steps, r->subtotal,
-				      p->earn_percent_bp)
+	/* the best applicable rate: a step never lowers earn.percent */
+	int64_t rate = c->m ? kp_max64(step_bp(p->earn_steps, p->n_earn_steps, r->subtotal,
+					       p->earn_percent_bp),
+				       p->earn_percent_bp)
 			    : 0;
 	__int128 left = (__int128)r->subtotal - r->discount -
 			(__int128)r->points_redeemed * p->point_value;
@@ -1454,7 +1457,7 @@ int main(void)
 		cmocka_unit_test(test_excluded_sku),
 		cmocka_unit_test(test_excluded_category),
 		cmocka_unit_test(test_earn_steps),
-		cmocka_unit_test(test_earn_step_replaces_base),
+		cmocka_unit_test(test_earn_step_never_lowers_base),
 		cmocka_unit_test(test_earn_on_paid_only),
 		cmocka_unit_test(test_discount_percent),
 		cmocka_unit_test(test_discount_steps_highest_not_stacking),
