@@ -31,7 +31,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/migrations.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps deps-test run test unit api-test bench clean fmt
+.PHONY: all deps deps-test run test unit api-test bench bench-bin clean fmt
 all: kopilka
 
 deps:
@@ -40,7 +40,7 @@ deps-test:
 	@scripts/deps.sh test
 
 kopilka: $(B)/kopilka
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@ # a running server keeps its old file
 
 $(B)/kopilka: $(B)/src/cli/main.o $(B)/libkopilka.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -75,10 +75,25 @@ test: deps deps-test
 	$(MAKE) SAN=1 build/san/kopilka unit
 	tests/run.sh
 
+# The benchmarks: bench/run.sh builds nothing itself; these rules build its programs.
+BENCH_BIN := build/rel/bench/gen build/rel/bench/engine build/rel/bench/load
+
 bench: deps
 	@scripts/deps.sh bench
-	$(MAKE) kopilka
+	$(MAKE) kopilka bench-bin
 	bench/run.sh
+
+bench-bin: $(BENCH_BIN)
+
+build/rel/bench/gen build/rel/bench/engine: build/rel/bench/%: bench/%.c bench/workload.c \
+		bench/workload.h build/rel/libkopilka.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $< bench/workload.c build/rel/libkopilka.a \
+		$(LDLIBS) -ldl
+
+build/rel/bench/load: bench/load.c bench/workload.c bench/workload.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ bench/load.c bench/workload.c -lm
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')

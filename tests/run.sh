@@ -26,25 +26,27 @@ run_unit() {
 	passed=$((passed + p)); failed=$((failed + f))
 }
 
-# The API suite against one binary: it prints "N passed, M failed" last.
+# One API suite against one binary: it prints "N passed, M failed" last.
 run_api() {
-	out="$log/api_$(echo "$1" | tr / _).txt"
-	KOPILKA_BIN="$1" python3 tests/api/test_api.py >"$out" 2>&1
+	out="$log/api_$(echo "$1$2" | tr / _).txt"
+	KOPILKA_BIN="$1" python3 "$2" >"$out" 2>&1
 	rc=$?
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 	p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p'); p=${p:-0}
 	f=$(echo "$line" | sed -n 's/.*passed, \([0-9]*\) failed.*/\1/p'); f=${f:-0}
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-	[ "$f" -eq 0 ] || { echo "--- API tests on $1 failed:"; tail -n 60 "$out"; }
-	echo "api ($1): $p passed, $f failed"
+	[ "$f" -eq 0 ] || { echo "--- $2 on $1 failed:"; tail -n 60 "$out"; }
+	echo "$2 ($1): $p passed, $f failed"
 	passed=$((passed + p)); failed=$((failed + f))
 }
 
 for t in build/rel/tests/test_* build/san/tests/test_*; do
 	[ -x "$t" ] && run_unit "$t"
 done
-run_api ./kopilka
-run_api build/san/kopilka
+for suite in tests/api/test_*.py; do
+	run_api ./kopilka "$suite"
+	run_api build/san/kopilka "$suite"
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -18,7 +18,11 @@ void h_program_put(struct request *req, struct response *res)
 {
 	struct kp_why why = {""};
 	int64_t version;
-	int rc = kp_engine_program_put(req->engine, req->body, req->body_len, &version, &why);
+	/* Malformed JSON is a malformed request (400); a well-formed document that
+	 * breaks the program's rules is an invalid program (422). */
+	int rc = parse_json_body(req, &why);
+	if (!rc)
+		rc = kp_engine_program_put(req->engine, req->body, req->body_len, &version, &why);
 	if (rc)
 		respond_error(res, rc, &why);
 	else
@@ -99,4 +103,18 @@ void h_clock_set(struct request *req, struct response *res)
 	char text[21];
 	kp_time_format(now, text);
 	respond(res, 200, json_pack("{s:s}", "now", text));
+}
+
+void h_jobs_run(struct request *req, struct response *res)
+{
+	static const char *const fields[] = {NULL};
+	struct kp_why why = {""};
+	struct kp_jobs_report r;
+	int rc = req->body_len ? v_keys(req->json, "", fields, &why) : 0;
+	if (!rc)
+		rc = kp_engine_jobs_run(req->engine, &r, &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, 200, kp_jobs_report_json(&r));
 }

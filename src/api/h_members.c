@@ -72,6 +72,7 @@ void h_member_create(struct request *req, struct response *res)
 	json_t *answer = NULL;
 	int status = 201;
 	int rc = read_member(req->json, &m, phone, &why);
+	m.key_id = req->who.key_id;
 	const char *key = header(req, "Idempotency-Key");
 	char scope[64], hash[65];
 	struct kp_idem idem = {.scope = scope, .key = key, .hash = hash};

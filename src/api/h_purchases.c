@@ -133,8 +133,7 @@ static int read_basket(struct request *req, bool commit, struct basket_in *b, st
 	bool hold = false;
 	int rc = v_keys(body, "", fields, why);
 	if (!rc)
-		rc = v_string(body, "", "receipt_id", commit, 1, KP_RECEIPT_MAX,
-			      &b->req.receipt_id, why);
+		rc = v_id(body, "", "receipt_id", commit, KP_RECEIPT_MAX, &b->req.receipt_id, why);
 	if (!rc)
 		rc = read_member_ref(body, b, why);
 	if (!rc)
@@ -248,8 +247,7 @@ void h_refund_create(struct request *req, struct response *res)
 	char hash[65];
 	int rc = lines ? v_keys(req->json, "", fields, &why) : KP_ENOMEM;
 	if (!rc)
-		rc = v_string(req->json, "", "refund_id", true, 1, KP_RECEIPT_MAX, &r.refund_id,
-			      &why);
+		rc = v_id(req->json, "", "refund_id", true, KP_RECEIPT_MAX, &r.refund_id, &why);
 	if (!rc)
 		rc = v_string(req->json, "", "partner", false, 1, KP_PARTNER_MAX, &partner, &why);
 	if (!rc)

@@ -53,6 +53,9 @@ int query_limit(const struct request *req, size_t *limit, struct kp_why *why);
 int acting_partner(const struct request *req, const char *named, const char **out,
 		   struct kp_why *why);
 
+/* Parse the body into req->json: 0, or KP_EINVAL naming where and why. */
+int parse_json_body(struct request *req, struct kp_why *why);
+
 /* Hash of the canonical request (body with sorted keys), salted with `salt`. */
 void request_hash(const struct request *req, const char *salt, char out[65]);
 
@@ -70,6 +73,10 @@ int v_bool(const json_t *obj, const char *path, const char *key, bool *out, stru
 /* An array of at most max items; absent → *out = NULL. */
 int v_array(const json_t *obj, const char *path, const char *key, size_t max, json_t **out,
 	    struct kp_why *why);
+/* An id a till chose (receipt, refund): 1..max bytes, no '/' or control characters,
+ * since it travels in URL paths. */
+int v_id(const json_t *obj, const char *path, const char *key, bool required, size_t max,
+	 const char **out, struct kp_why *why);
 /* The body must be a JSON object. */
 int v_object(const json_t *v, const char *path, struct kp_why *why);
 
@@ -77,6 +84,7 @@ int v_object(const json_t *v, const char *path, struct kp_why *why);
 typedef void handler_fn(struct request *req, struct response *res);
 
 handler_fn h_health, h_program_get, h_program_put, h_partner_create, h_key_create, h_clock_set;
+handler_fn h_jobs_run;
 handler_fn h_member_create, h_member_find, h_member_get, h_member_balance, h_member_history;
 handler_fn h_purchase_quote, h_purchase_commit, h_purchase_get, h_refund_create;
 

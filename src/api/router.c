@@ -12,7 +12,7 @@
 
 enum role_bits { PUBLIC = 0, ADMIN = 1, POS = 2, READONLY = 4 };
 
-enum body_kind { NO_BODY, JSON_BODY, RAW_BODY };
+enum body_kind { NO_BODY, JSON_BODY, OPTIONAL_JSON_BODY, RAW_BODY };
 
 struct route {
 	const char *method;
@@ -29,6 +29,7 @@ static const struct route routes[] = {
 	{"POST", "/v1/partners", ADMIN, JSON_BODY, h_partner_create},
 	{"POST", "/v1/keys", ADMIN, JSON_BODY, h_key_create},
 	{"POST", "/v1/admin/clock", ADMIN, JSON_BODY, h_clock_set},
+	{"POST", "/v1/admin/jobs/run", ADMIN, OPTIONAL_JSON_BODY, h_jobs_run},
 	{"POST", "/v1/members", ADMIN | POS, JSON_BODY, h_member_create},
 	{"GET", "/v1/members", ADMIN | POS, NO_BODY, h_member_find},
 	{"GET", "/v1/members/{}", ADMIN | POS, NO_BODY, h_member_get},
@@ -114,10 +115,41 @@ static int authenticate(struct request *req, unsigned roles, struct kp_why *why)
 	return 0;
 }
 
-static int parse_body(struct request *req, struct kp_why *why)
+/* The key whose value ends just before `pos` in a JSON text, if any. */
+static bool key_before(const char *text, size_t pos, char *key, size_t cap)
+{
+	const char *colon = NULL;
+	for (size_t i = pos; i-- > 0;) {
+		if (text[i] == ':') {
+			colon = text + i;
+			break;
+		}
+		if (strchr(",{[", text[i]))
+			return false;
+	}
+	const char *end = colon;
+	while (end && end > text && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n'))
+		end--;
+	if (!end || end == text || end[-1] != '"')
+		return false;
+	const char *start = end - 1;
+	while (start > text && start[-1] != '"')
+		start--;
+	if ((size_t)(end - 1 - start) >= cap)
+		return false;
+	snprintf(key, cap, "%.*s", (int)(end - 1 - start), start);
+	return true;
+}
+
+int parse_json_body(struct request *req, struct kp_why *why)
 {
 	json_error_t err;
 	req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+	char key[64];
+	if (!req->json && strstr(err.text, "too big") &&
+	    key_before(req->body, (size_t)err.position, key, sizeof key))
+		return kp_why(why, KP_EINVAL, "%s: number out of range (line %d column %d)", key,
+			      err.line, err.column);
 	if (!req->json)
 		return kp_why(why, KP_EINVAL, "body: invalid JSON: %s at line %d column %d",
 			      err.text, err.line, err.column);
@@ -132,8 +164,8 @@ static void dispatch(const struct route *r, struct request *req, struct response
 		rc = kp_why(&why, KP_ENOTFOUND, "the test clock is off (start with --test-clock)");
 	if (!rc && r->roles != PUBLIC)
 		rc = authenticate(req, r->roles, &why);
-	if (!rc && r->body == JSON_BODY)
-		rc = parse_body(req, &why);
+	if (!rc && (r->body == JSON_BODY || (r->body == OPTIONAL_JSON_BODY && req->body_len > 0)))
+		rc = parse_json_body(req, &why);
 	if (rc) {
 		respond_error(res, rc, &why);
 		return;

@@ -57,7 +57,8 @@ static enum MHD_Result send_answer(struct kp_server *s, struct MHD_Connection *c
 				   struct response *res)
 {
 	assert(res->status >= 200 && res->status < 600);
-	char *text = res->body ? json_dumps(res->body, JSON_COMPACT) : NULL;
+	/* Sorted keys: a replayed answer is byte for byte the first one. */
+	char *text = res->body ? json_dumps(res->body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(res->body);
 	size_t len = text ? strlen(text) : 0;
 	struct MHD_Response *r =

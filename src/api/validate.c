@@ -114,3 +114,18 @@ int v_array(const json_t *obj, const char *path, const char *key, size_t max, js
 	*out = v;
 	return 0;
 }
+
+int v_id(const json_t *obj, const char *path, const char *key, bool required, size_t max,
+	 const char **out, struct kp_why *why)
+{
+	int rc = v_string(obj, path, key, required, 1, max, out, why);
+	if (rc || !*out)
+		return rc;
+	for (const unsigned char *p = (const unsigned char *)*out; *p; p++)
+		if (*p == '/' || *p < 0x20 || *p == 0x7f) {
+			char buf[256];
+			return kp_why(why, KP_EINVAL, "%s: must not contain '/' or control characters",
+				      join(buf, sizeof buf, path, key));
+		}
+	return 0;
+}

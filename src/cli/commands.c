@@ -2,6 +2,9 @@
  * commands.c — `kopilka serve`, `init` and `verify`.
  */
 #include <getopt.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +15,13 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "util/error.h"
+#include "util/timeutil.h"
 
 struct options {
 	const char *db, *program, *listen, *admin_key;
 	int test_clock;
+	long jobs_every_s; /* −1 = default: 60, or off with --test-clock */
+	const char *now;   /* jobs run: the clock to run at, instead of the wall clock */
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -26,11 +32,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"listen", required_argument, NULL, 'l'},
 		{"admin-key", required_argument, NULL, 'k'},
 		{"test-clock", no_argument, NULL, 't'},
+		{"jobs-every", required_argument, NULL, 'j'},
+		{"now", required_argument, NULL, 'n'},
 		{NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof *o);
 	o->listen = "127.0.0.1:8080";
 	o->admin_key = getenv("KOPILKA_ADMIN_KEY");
+	o->jobs_every_s = -1;
 	optind = 1;
 	int c;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -40,6 +49,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'l': o->listen = optarg; break;
 		case 'k': o->admin_key = optarg; break;
 		case 't': o->test_clock = 1; break;
+		case 'n': o->now = optarg; o->test_clock = 1; break;
+		case 'j': {
+			char *end;
+			o->jobs_every_s = strtol(optarg, &end, 10);
+			if (*end || o->jobs_every_s < 0 || o->jobs_every_s > 86400) {
+				fprintf(stderr, "kopilka: --jobs-every: seconds from 0 to 86400\n");
+				return 2;
+			}
+			break;
+		}
 		default: return 2;
 		}
 	}
@@ -109,6 +128,62 @@ static int open_engine(const struct options *o, struct kp_engine **e)
 	return 0;
 }
 
+/* The scheduler: runs the due jobs every `every_s` seconds until stopped. */
+struct scheduler {
+	struct kp_engine *engine;
+	long every_s;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+};
+
+static void *scheduler_main(void *arg)
+{
+	struct scheduler *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += s->every_s;
+		pthread_cond_timedwait(&s->wake, &s->lock, &until);
+		if (s->stop)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		struct kp_jobs_report r;
+		struct kp_why why = {""};
+		int rc = kp_engine_jobs_run(s->engine, &r, &why);
+		if (rc)
+			fprintf(stderr, "kopilka: jobs: %s\n", why.text[0] ? why.text : kp_strerror(rc));
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static int scheduler_start(struct scheduler *s, struct kp_engine *e, long every_s)
+{
+	memset(s, 0, sizeof *s);
+	s->engine = e;
+	s->every_s = every_s;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	return every_s > 0 ? pthread_create(&s->thread, NULL, scheduler_main, s) : 0;
+}
+
+static void scheduler_stop(struct scheduler *s)
+{
+	if (s->every_s > 0) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = true;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->thread, NULL);
+	}
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->wake);
+}
+
 static int wait_for_signal(void)
 {
 	sigset_t set;
@@ -145,10 +220,16 @@ int kp_cmd_serve(int argc, char **argv)
 		rc = load_program(e, o.program);
 	if (!rc && (rc = kp_server_start(e, o.listen, &s, &why)))
 		fprintf(stderr, "kopilka: %s\n", why.text);
+	/* With a test clock, jobs run when the test asks, unless told otherwise. */
+	long every_s = o.jobs_every_s >= 0 ? o.jobs_every_s : o.test_clock ? 0 : 60;
+	struct scheduler sched;
+	if (!rc && (rc = scheduler_start(&sched, e, every_s)))
+		fprintf(stderr, "kopilka: cannot start the job scheduler\n");
 	if (!rc) {
 		fprintf(stderr, "kopilka: serving on http://%s\n", o.listen);
 		int sig = wait_for_signal();
 		fprintf(stderr, "kopilka: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		scheduler_stop(&sched);
 	}
 	kp_server_stop(s);
 	kp_engine_close(e);
@@ -201,4 +282,39 @@ int kp_cmd_verify(int argc, char **argv)
 	       (long long)r.members, (long long)r.purchases, (long long)r.lots,
 	       (long long)r.transfers);
 	return 0;
+}
+
+int kp_cmd_jobs(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "run") != 0) {
+		fprintf(stderr, "usage: kopilka jobs run --db FILE\n");
+		return 2;
+	}
+	struct options o;
+	int rc = parse_options(argc - 1, argv + 1, &o);
+	if (rc)
+		return rc;
+	int64_t now = 0;
+	if (o.now && kp_time_parse(o.now, &now)) {
+		fprintf(stderr, "kopilka: --now: an RFC 3339 UTC time like 2027-01-01T00:00:00Z\n");
+		return 2;
+	}
+	struct kp_engine *e;
+	if (open_engine(&o, &e))
+		return 1;
+	if (o.now)
+		kp_engine_set_clock(e, now);
+	struct kp_jobs_report r;
+	struct kp_why why = {""};
+	rc = kp_engine_jobs_run(e, &r, &why);
+	json_t *report = rc ? NULL : kp_jobs_report_json(&r);
+	char *text = report ? json_dumps(report, JSON_COMPACT) : NULL;
+	if (text)
+		printf("%s\n", text);
+	else
+		fprintf(stderr, "kopilka: jobs: %s\n", why.text[0] ? why.text : kp_strerror(rc));
+	free(text);
+	json_decref(report);
+	kp_engine_close(e);
+	return text ? 0 : 1;
 }

@@ -121,6 +121,7 @@ struct kp_member_new {
 	const char *external_id;  /* or NULL */
 	const char *referral_code; /* the referrer's code or NULL */
 	unsigned consents;        /* enum kp_consent bits */
+	int64_t key_id;           /* the API key registering them, for the consent log */
 };
 
 /* Register a member. Answer: the member (201). idem may be NULL. */
@@ -189,6 +190,31 @@ struct kp_refund_req {
 
 int kp_engine_refund(struct kp_engine *e, const struct kp_refund_req *req, json_t **answer,
 		     bool *replay, struct kp_why *why);
+
+/* ---- scheduled jobs (engine/jobs.c) ---- */
+
+struct kp_jobs_report {
+	int64_t expired_points;      /* burnt at their expiry */
+	int64_t activated_points;    /* pending → available at the end of the hold */
+	int64_t reminders;           /* "points_expiring" events recorded */
+	int64_t certificates_issued; /* by thresholds reached through activation */
+	int64_t tier_reviews;        /* members reviewed (0 unless a review was due) */
+	int64_t tier_downgrades;
+};
+
+/*
+ * Run every job that is due at the engine's clock: expiry, activation of
+ * pending points, expiry reminders (remind_days_before), thresholds reached
+ * by activated points, and the tier review once per review period (monthly
+ * or yearly, in the program's local time; the first run only records the
+ * period). Every job is idempotent: running twice at the same clock does
+ * nothing the second time. Work is done in writer jobs of a few hundred
+ * members each, so purchases keep flowing meanwhile.
+ */
+int kp_engine_jobs_run(struct kp_engine *e, struct kp_jobs_report *out, struct kp_why *why);
+
+/* The report as {"expired_points":N,…}. */
+json_t *kp_jobs_report_json(const struct kp_jobs_report *r);
 
 /* ---- verification (engine/verify.c) ---- */
 

@@ -44,6 +44,10 @@ char *json_text(const json_t *v);
 /* Parse a stored answer; NULL only when out of memory or the text is corrupt. */
 json_t *json_parse_stored(const char *text);
 
+/* Log consents that differ between before and after (all of them when `all`). */
+int log_consents(struct kp_conn *c, int64_t member_id, unsigned before, unsigned after,
+		 int64_t now, int64_t key_id, bool all);
+
 /* A member as the API shows it. */
 json_t *member_json(const struct kp_member_row *m);
 
@@ -62,14 +66,15 @@ int load_member_points(struct kp_conn *c, const struct kp_member_row *row,
 /*
  * Persist what the ledger planned for a member: postings as transfers
  * (tied to purchase_id/refund_id and labelled ref), new and changed lots,
- * and the member's balances.
+ * and the member's balances. Clears the lots' created/changed flags and
+ * empties the plan, so the member can be planned and persisted again.
  */
 struct posting_ctx {
 	int64_t member_id, purchase_id, refund_id, now;
 	const char *ref;
 };
-int persist_plan(struct kp_conn *c, const struct posting_ctx *ctx,
-		 const struct kp_member_points *m, const struct kp_plan *plan);
+int persist_plan(struct kp_conn *c, const struct posting_ctx *ctx, struct kp_member_points *m,
+		 struct kp_plan *plan);
 
 /* Resolve a member reference on connection c. */
 int find_member(struct kp_conn *c, enum kp_member_ref who, const char *value,

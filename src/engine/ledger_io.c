@@ -33,18 +33,19 @@ int load_member_points(struct kp_conn *c, const struct kp_member_row *row, const
 	return rc;
 }
 
-int persist_plan(struct kp_conn *c, const struct posting_ctx *ctx, const struct kp_member_points *m,
-		 const struct kp_plan *plan)
+int persist_plan(struct kp_conn *c, const struct posting_ctx *ctx, struct kp_member_points *m,
+		 struct kp_plan *plan)
 {
 	assert(ctx && m && plan && ctx->member_id > 0);
 	int rc = 0;
 	/* Lots first: transfers reference them. */
 	for (size_t i = 0; !rc && i < m->n_lots; i++) {
-		const struct kp_lot *lot = &m->lots[i];
+		struct kp_lot *lot = &m->lots[i];
 		if (lot->created)
 			rc = c->ops->lot_insert(c, ctx->member_id, lot, ctx->now);
 		else if (lot->changed)
 			rc = c->ops->lot_update(c, lot);
+		lot->created = lot->changed = false;
 	}
 	for (size_t i = 0; !rc && i < plan->n; i++) {
 		struct kp_transfer_row t = {
@@ -61,6 +62,7 @@ int persist_plan(struct kp_conn *c, const struct posting_ctx *ctx, const struct 
 	if (!rc && plan->n > 0)
 		rc = c->ops->member_set_balances(c, ctx->member_id, m->available, m->pending,
 						 m->debt);
+	plan->n = 0;
 	return rc;
 }
 
@@ -73,7 +75,7 @@ int find_member(struct kp_conn *c, enum kp_member_ref who, const char *value,
 		[KP_REF_PHONE] = KP_MEMBER_BY_PHONE,
 	};
 	static const char *const names[] = {
-		[KP_REF_MEMBER] = "member", [KP_REF_CARD] = "card", [KP_REF_PHONE] = "phone"};
+		[KP_REF_MEMBER] = "id", [KP_REF_CARD] = "card", [KP_REF_PHONE] = "phone"};
 	assert(who != KP_REF_NONE && value);
 	int rc = c->ops->member_get(c, keys[who], value, out);
 	if (rc == KP_ENOTFOUND)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine_int.h"
+#include "engine/mechanics.h"
 #include "util/crypto.h"
 #include "util/error.h"
 #include "util/timeutil.h"
@@ -77,16 +77,33 @@ json_t *member_json(const struct kp_member_row *m)
 	char id[24], at[21];
 	member_id_text(m->id, id);
 	kp_time_format(m->created_at, at);
-	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:n,s:s,s:o}", "id", id, "card",
+	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:s,s:o}", "id", id, "card",
 			 m->card, "phone", opt_string(m->phone), "email", opt_string(m->email),
 			 "name", opt_string(m->name), "birthday", opt_string(m->birthday),
 			 "external_id", opt_string(m->external_id), "referral_code",
 			 m->referral_code, "consents", consents_json(m->consents), "tier",
-			 "created_at", at, "balance",
+			 m->tier[0] ? json_string(m->tier) : json_null(), "created_at", at, "balance",
 			 balance_json(m->available, m->pending, m->debt));
 }
 
+/* Record each consent that changed (or every one, at registration). */
+int log_consents(struct kp_conn *c, int64_t member_id, unsigned before, unsigned after,
+		 int64_t now, int64_t key_id, bool all)
+{
+	static const char *const names[] = {"personal_data", "email", "sms", "push"};
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned bit = 1u << i;
+		if (!all && (before & bit) == (after & bit))
+			continue;
+		int rc = c->ops->consent_log(c, member_id, names[i], (after & bit) != 0, now, key_id);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 struct create_job {
+	const struct kp_program *program; /* NULL before any program is loaded */
 	const struct kp_member_new *in;
 	const struct kp_idem *idem;
 	int64_t now;
@@ -111,6 +128,18 @@ static int explain_conflict(struct kp_conn *c, const struct kp_member_new *in, s
 		return kp_why(why, KP_ECONFLICT, "external_id %s is already registered",
 			      in->external_id);
 	return 0; /* a random card or code collided: try again */
+}
+
+/* A new member starts at the tier no spend reaches: the program's first level. */
+static int start_tier(struct kp_conn *c, const struct kp_program *p, struct kp_member_row *m,
+		      int64_t now)
+{
+	int tier = p ? kp_rules_tier_for_spend(p, 0) : -1;
+	if (tier < 0)
+		return 0;
+	snprintf(m->tier, sizeof m->tier, "%s", p->tiers[tier].name);
+	m->tier_since = now;
+	return c->ops->member_set_tier(c, m->id, m->tier, now);
 }
 
 static int insert_member(struct kp_conn *c, struct create_job *j, struct kp_member_row *m)
@@ -138,6 +167,12 @@ static int insert_member(struct kp_conn *c, struct create_job *j, struct kp_memb
 		new_card(m->card);
 		new_referral_code(m->referral_code);
 		int rc = c->ops->member_insert(c, m);
+		if (!rc)
+			rc = c->ops->card_insert(c, m->card, m->id, j->now);
+		if (!rc)
+			rc = log_consents(c, m->id, 0, m->consents, j->now, in->key_id, true);
+		if (!rc)
+			return start_tier(c, j->program, m, j->now);
 		if (rc != KP_ECONFLICT)
 			return rc;
 		if ((rc = explain_conflict(c, in, j->why)))
@@ -192,7 +227,10 @@ int kp_engine_member_create(struct kp_engine *e, const struct kp_member_new *m,
 		return kp_why(why, KP_ECONSENT,
 			      "consents.personal_data must be true to register a member");
 	struct create_job j = {.in = m, .idem = idem, .now = kp_engine_now(e), .why = why};
-	int rc = kp_writer_submit(e->writer, create_run, &j);
+	int rc = kp_engine_program(e, 0, &j.program, NULL);
+	if (rc && rc != KP_ENOPROGRAM)
+		return rc;
+	rc = kp_writer_submit(e->writer, create_run, &j);
 	if (rc) {
 		json_decref(j.answer);
 		return rc;
@@ -270,29 +308,36 @@ static json_t *expiring_json(const struct kp_member_points *m, int64_t now)
 int kp_engine_member_balance(struct kp_engine *e, const char *id, json_t **answer,
 			     struct kp_why *why)
 {
-	struct kp_conn *c;
-	int rc = reader_acquire(e, &c);
+	const struct kp_program *p;
+	int rc = kp_engine_program(e, 0, &p, NULL);
 	if (rc)
 		return rc;
+	struct kp_conn *c;
+	if ((rc = reader_acquire(e, &c)))
+		return rc;
 	struct kp_member_row m;
-	struct kp_member_points pts = {0};
+	struct member_state ms = {0};
+	int64_t now = kp_engine_now(e);
 	rc = c->ops->member_get(c, KP_MEMBER_BY_ID, id, &m);
 	if (rc == KP_ENOTFOUND)
 		kp_why(why, rc, "no member with id %s", id);
 	if (!rc)
-		rc = load_member_points(c, &m, NULL, 0, 0, &pts);
+		rc = member_state_load(c, p, now, &m, 0, &ms);
 	reader_release(e, c);
 	if (rc)
 		return rc;
-	int64_t now = kp_engine_now(e);
 	json_t *a = balance_json(m.available, m.pending, m.debt);
 	if (a) {
-		json_object_set_new(a, "spendable", json_integer(kp_ledger_spendable(&pts, now)));
-		json_object_set_new(a, "tier", json_null());
-		json_object_set_new(a, "tier_progress", json_null());
-		json_object_set_new(a, "expiring", expiring_json(&pts, now));
+		const char *tier = tier_name(p, ms.tier);
+		json_object_set_new(a, "spendable",
+				    json_integer(kp_ledger_spendable(&ms.points, now)));
+		json_object_set_new(a, "tier", tier ? json_string(tier) : json_null());
+		json_object_set_new(a, "tier_progress",
+				    tier_progress_json(p, ms.tier, ms.basis_spend));
+		json_object_set_new(a, "expiring",
+				    expiring_json(&ms.points, now));
 	}
-	free(pts.lots);
+	member_state_release(&ms);
 	*answer = a;
 	return a ? 0 : KP_ENOMEM;
 }

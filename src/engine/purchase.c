@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine_int.h"
+#include "engine/mechanics.h"
 #include "util/error.h"
 #include "util/timeutil.h"
 
@@ -21,14 +21,14 @@ struct computed {
 	const struct kp_program *program;
 	int64_t version;
 	bool has_member;
-	struct kp_member_row member;
-	struct kp_member_points points; /* lots malloc'ed when has_member */
+	struct member_state ms;         /* when has_member */
+	int64_t budget_left[KP_MAX_CAMPAIGNS];
 	struct kp_result result;        /* result.lines malloc'ed */
 };
 
 static void computed_release(struct computed *cp)
 {
-	free(cp->points.lots);
+	member_state_release(&cp->ms);
 	free(cp->result.lines);
 	memset(cp, 0, sizeof *cp);
 }
@@ -58,16 +58,21 @@ static int compute(struct kp_engine *e, struct kp_conn *c, const struct kp_purch
 		return kp_why(why, rc, "partner %s: no such partner", req->partner);
 	if (rc)
 		return rc;
-	struct kp_member_in member_in = {0};
+	struct kp_member_in member_in = {.tier = -1};
 	if (req->who != KP_REF_NONE) {
-		if ((rc = find_member(c, req->who, req->who_value, &cp->member, why)))
+		struct kp_member_row row;
+		if ((rc = find_member(c, req->who, req->who_value, &row, why)))
 			return rc;
 		/* One spare lot: the one this purchase's earned points make. */
-		if ((rc = load_member_points(c, &cp->member, NULL, 0, 1, &cp->points)))
+		if ((rc = member_state_load(c, cp->program, now, &row, 1, &cp->ms)))
 			return rc;
 		cp->has_member = true;
-		member_in.available = kp_ledger_spendable(&cp->points, now);
+		member_in.available = kp_ledger_spendable(&cp->ms.points, now);
+		member_in.tier = cp->ms.tier;
+		member_in.stamps = cp->ms.stamps;
 	}
+	if ((rc = budgets_left(c, cp->program, cp->budget_left)))
+		return rc;
 	cp->result.lines = calloc(req->n_lines, sizeof *cp->result.lines);
 	if (!cp->result.lines)
 		return KP_ENOMEM;
@@ -78,6 +83,8 @@ static int compute(struct kp_engine *e, struct kp_conn *c, const struct kp_purch
 		.certificate_funds = 0,
 		.channel = req->channel,
 		.now = now,
+		.partner = req->partner,
+		.campaign_budget_left = cp->budget_left,
 	};
 	rc = kp_rules_evaluate(cp->program, &basket, cp->has_member ? &member_in : NULL,
 			       &cp->result);
@@ -115,7 +122,7 @@ static json_t *purchase_json(const struct kp_purchase_req *req, const struct com
 {
 	const struct kp_result *r = &cp->result;
 	char id[24];
-	member_id_text(cp->member.id, id);
+	member_id_text(cp->ms.row.id, id);
 	json_t *a = json_pack(
 		"{s:s?,s:s?,s:s,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:b,s:o,s:o,s:I}", "receipt_id",
 		req->receipt_id, "member", cp->has_member ? id : NULL, "partner", req->partner,
@@ -183,7 +190,7 @@ static int plan_points(struct kp_conn *c, struct computed *cp, int64_t now, stru
 	const struct kp_result *r = &cp->result;
 	int rc = 0;
 	if (r->points_redeemed > 0)
-		rc = kp_ledger_debit(&cp->points, r->points_redeemed, now, KP_ACC_REDEEMED,
+		rc = kp_ledger_debit(&cp->ms.points, r->points_redeemed, now, KP_ACC_REDEEMED,
 				     KP_ENTRY_REDEEM, plan);
 	if (rc || r->points_earned == 0)
 		return rc;
@@ -196,7 +203,17 @@ static int plan_points(struct kp_conn *c, struct computed *cp, int64_t now, stru
 	};
 	if ((rc = c->ops->lot_next_id(c, &lot.id)))
 		return rc;
-	return kp_ledger_credit(&cp->points, r->points_earned, &lot, KP_ENTRY_EARN, plan);
+	return kp_ledger_credit(&cp->ms.points, r->points_earned, &lot, KP_ENTRY_EARN, plan);
+}
+
+/* The stamp card a SKU counts on (the first that lists it), or NULL. */
+static const char *stamp_card_of(const struct kp_program *p, const char *sku)
+{
+	for (size_t i = 0; i < p->n_stamps; i++)
+		for (size_t k = 0; k < p->stamps[i].n_skus; k++)
+			if (strcmp(p->stamps[i].skus[k], sku) == 0)
+				return p->stamps[i].id;
+	return NULL;
 }
 
 static int64_t created_lot_id(const struct kp_member_points *m)
@@ -207,13 +224,14 @@ static int64_t created_lot_id(const struct kp_member_points *m)
 	return 0;
 }
 
+/* The purchase and its lines; the answer is filled in once everything is known. */
 static int store_purchase(struct kp_conn *c, struct commit_job *j, struct computed *cp,
-			  const struct kp_plan *plan, const char *answer)
+			  int64_t *purchase_id)
 {
 	const struct kp_purchase_req *req = j->req;
 	const struct kp_result *r = &cp->result;
 	struct kp_purchase_row p = {
-		.member_id = cp->has_member ? cp->member.id : 0,
+		.member_id = cp->has_member ? cp->ms.row.id : 0,
 		.program_version = cp->version,
 		.at = j->now,
 		.subtotal = r->subtotal,
@@ -222,12 +240,13 @@ static int store_purchase(struct kp_conn *c, struct commit_job *j, struct comput
 		.certificates = r->certificates,
 		.to_pay = r->to_pay,
 		.points_earned = r->points_earned,
-		.earn_lot_id = cp->has_member ? created_lot_id(&cp->points) : 0,
+		.earn_lot_id = cp->has_member ? created_lot_id(&cp->ms.points) : 0,
+		.spend = r->subtotal - r->discount,
 	};
 	snprintf(p.partner, sizeof p.partner, "%s", req->partner);
 	snprintf(p.receipt_id, sizeof p.receipt_id, "%s", req->receipt_id);
 	snprintf(p.request_hash, sizeof p.request_hash, "%s", req->hash);
-	int rc = c->ops->purchase_insert(c, &p, answer);
+	int rc = c->ops->purchase_insert(c, &p, "{}");
 	for (size_t i = 0; !rc && i < req->n_lines; i++) {
 		const struct kp_line_result *l = &r->lines[i];
 		struct kp_purchase_line_row row = {
@@ -235,37 +254,81 @@ static int store_purchase(struct kp_conn *c, struct commit_job *j, struct comput
 			.price = req->lines[i].price, .amount = l->amount,
 			.discount = l->discount, .points = l->points,
 			.certificates = l->certificates, .paid = l->paid, .earned = l->earned,
+			.free_units = l->free_units,
 		};
 		snprintf(row.sku, sizeof row.sku, "%s", req->lines[i].sku);
 		snprintf(row.category, sizeof row.category, "%s",
 			 req->lines[i].category ? req->lines[i].category : "");
+		const char *card = stamp_card_of(cp->program, req->lines[i].sku);
+		snprintf(row.stamp_card, sizeof row.stamp_card, "%s",
+			 cp->has_member && card ? card : "");
 		rc = c->ops->purchase_line_insert(c, p.id, &row);
 	}
-	if (rc || !cp->has_member)
-		return rc;
-	for (size_t i = 0; i < cp->points.n_lots; i++)
-		if (cp->points.lots[i].created)
-			cp->points.lots[i].purchase_id = p.id;
-	struct posting_ctx ctx = {.member_id = cp->member.id, .purchase_id = p.id,
-				  .now = j->now, .ref = req->receipt_id};
-	return persist_plan(c, &ctx, &cp->points, plan);
+	*purchase_id = p.id;
+	return rc;
 }
 
-static int commit_answer(struct commit_job *j, struct computed *cp)
+/* Stamps, budgets, spend and tier: what this purchase changes beyond points. */
+static int store_mechanics(struct kp_conn *c, struct commit_job *j, struct computed *cp)
+{
+	const struct kp_program *p = cp->program;
+	const struct kp_result *r = &cp->result;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < p->n_campaigns; i++)
+		if (p->campaigns[i].budget_points >= 0 && r->campaign_points[i] > 0)
+			rc = c->ops->budget_add(c, p->campaigns[i].id, r->campaign_points[i]);
+	if (rc || !cp->has_member)
+		return rc;
+	struct member_state *ms = &cp->ms;
+	for (size_t i = 0; !rc && i < p->n_stamps; i++)
+		if (r->stamps_after[i] != ms->stamps[i])
+			rc = c->ops->stamp_set(c, ms->row.id, p->stamps[i].id, r->stamps_after[i]);
+	int64_t spend = r->subtotal - r->discount;
+	if (!rc)
+		rc = c->ops->member_add_spend(c, ms->row.id, spend);
+	if (rc || p->n_tiers == 0)
+		return rc;
+	/* Upgrade at once, even by several levels; a downgrade waits for the review. */
+	ms->basis_spend += spend;
+	int reached = kp_rules_tier_for_spend(p, ms->basis_spend);
+	int tier = reached > ms->tier ? reached : ms->tier;
+	return set_tier(c, p, ms, tier, j->now, "purchase");
+}
+
+static int commit_answer(struct commit_job *j, struct computed *cp, json_t *issued)
 {
 	j->answer = purchase_json(j->req, cp);
-	if (!j->answer)
+	if (!j->answer) {
+		json_decref(issued);
 		return KP_ENOMEM;
+	}
 	char at[21];
 	kp_time_format(j->now, at);
 	json_object_set_new(j->answer, "status", json_string("committed"));
 	json_object_set_new(j->answer, "at", json_string(at));
-	json_object_set_new(j->answer, "tier", json_null());
+	const char *tier = cp->has_member ? tier_name(cp->program, cp->ms.tier) : NULL;
+	json_object_set_new(j->answer, "tier", tier ? json_string(tier) : json_null());
+	json_object_set_new(j->answer, "certificates_issued", issued);
 	if (cp->has_member)
 		json_object_set_new(j->answer, "balance",
-				    balance_json(cp->points.available, cp->points.pending,
-						 cp->points.debt));
+				    balance_json(cp->ms.points.available, cp->ms.points.pending,
+						 cp->ms.points.debt));
 	return 0;
+}
+
+/* Persist the planned points (the purchase row exists now), then thresholds. */
+static int commit_points(struct kp_conn *c, struct commit_job *j, struct computed *cp,
+			 struct kp_plan *plan, int64_t purchase_id, json_t *issued)
+{
+	for (size_t i = 0; i < cp->ms.points.n_lots; i++)
+		if (cp->ms.points.lots[i].created)
+			cp->ms.points.lots[i].purchase_id = purchase_id;
+	struct posting_ctx ctx = {.member_id = cp->ms.row.id, .purchase_id = purchase_id,
+				  .now = j->now, .ref = j->req->receipt_id};
+	int rc = persist_plan(c, &ctx, &cp->ms.points, plan);
+	if (!rc)
+		rc = apply_thresholds(c, cp->program, &cp->ms, j->now, issued, NULL);
+	return rc;
 }
 
 static int commit_run(struct kp_conn *c, void *arg)
@@ -276,21 +339,33 @@ static int commit_run(struct kp_conn *c, void *arg)
 		return rc;
 	struct computed cp;
 	struct kp_plan plan = {0};
+	int64_t purchase_id = 0;
+	json_t *issued = json_array();
 	rc = compute(j->e, c, j->req, j->now, &cp, j->why);
+	/* Spend and earn in memory first: the purchase row names the lot it made. */
 	if (!rc && cp.has_member) {
-		plan.cap = kp_ledger_plan_bound(&cp.points) * 2;
+		plan.cap = kp_ledger_plan_bound(&cp.ms.points) * 2;
 		plan.postings = calloc(plan.cap, sizeof *plan.postings);
 		rc = plan.postings ? plan_points(c, &cp, j->now, &plan) : KP_ENOMEM;
 	}
-	char *text = NULL;
 	if (!rc)
-		rc = commit_answer(j, &cp);
+		rc = issued ? store_purchase(c, j, &cp, &purchase_id) : KP_ENOMEM;
+	if (!rc && cp.has_member)
+		rc = commit_points(c, j, &cp, &plan, purchase_id, issued);
+	if (!rc)
+		rc = store_mechanics(c, j, &cp);
+	char *text = NULL;
+	if (!rc) {
+		rc = commit_answer(j, &cp, issued);
+		issued = NULL;
+	}
 	if (!rc && !(text = json_text(j->answer)))
 		rc = KP_ENOMEM;
 	if (!rc)
-		rc = store_purchase(c, j, &cp, &plan, text);
+		rc = c->ops->purchase_set_answer(c, purchase_id, text);
 	free(text);
 	free(plan.postings);
+	json_decref(issued);
 	computed_release(&cp);
 	if (rc) {
 		json_decref(j->answer);

@@ -29,7 +29,7 @@ struct refund_job {
 
 /* Per purchase line: units refunded now, and what they give back. */
 struct line_refund {
-	int64_t qty, money, points_returned, points_reversed;
+	int64_t qty, money, points_returned, points_reversed, spend;
 };
 
 static int64_t share(int64_t total, int64_t refunded_before, int64_t now_qty, int64_t qty)
@@ -88,8 +88,27 @@ static size_t plan_returns(const struct kp_spent_lot *spent, size_t n_spent, int
 }
 
 struct refund_totals {
-	int64_t money, returned, reversed;
+	int64_t money, returned, reversed, spend;
 };
+
+/* Refunded units leave the stamp card they counted on (never below zero). */
+static int take_back_stamps(struct kp_conn *c, int64_t member_id,
+			    const struct kp_purchase_line_row *lines, const struct line_refund *lr,
+			    size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (lr[i].qty == 0 || !lines[i].stamp_card[0])
+			continue;
+		int64_t count;
+		int rc = c->ops->stamp_get(c, member_id, lines[i].stamp_card, &count);
+		if (!rc)
+			rc = c->ops->stamp_set(c, member_id, lines[i].stamp_card,
+					       kp_max64(0, count - lr[i].qty));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
 
 /* The member's side of a refund, planned in memory before anything is stored. */
 struct member_side {
@@ -104,37 +123,67 @@ static void member_side_release(struct member_side *ms)
 	free(ms->plan.postings);
 }
 
-/* Reverse what was earned and return what was spent, in memory. */
-static int plan_member_side(struct kp_conn *c, const struct kp_purchase_row *p,
-			    const struct refund_totals *t, int64_t now, struct member_side *ms)
+/* The lots a purchase spent from, however many (a purchase can drain many small lots). */
+static int load_spent(struct kp_conn *c, int64_t purchase_id, struct kp_spent_lot **out,
+		      size_t *n)
+{
+	for (size_t cap = 64; cap <= ((size_t)1 << 24); cap *= 4) {
+		struct kp_spent_lot *grown = realloc(*out, cap * sizeof *grown);
+		if (!grown)
+			return KP_ENOMEM;
+		*out = grown;
+		int rc = c->ops->purchase_spent_lots(c, purchase_id, *out, cap, n);
+		if (rc != KP_ETOOLARGE)
+			return rc;
+	}
+	return KP_ETOOLARGE;
+}
+
+/* Load the member with the purchase's own lot and the lots it spent from. */
+static int load_member_side(struct kp_conn *c, const struct kp_purchase_row *p,
+			    const struct kp_spent_lot *spent, size_t n_spent,
+			    struct member_side *ms)
 {
 	int rc = c->ops->member_get_id(c, p->member_id, &ms->member);
 	if (rc)
 		return rc;
-	struct kp_spent_lot spent[KP_MAX_LINES];
-	size_t n_spent = 0;
-	if ((rc = c->ops->purchase_spent_lots(c, p->id, spent, KP_MAX_LINES, &n_spent)))
-		return rc;
-	int64_t extra[KP_MAX_LINES + 1];
+	int64_t *extra = calloc(n_spent + 1, sizeof *extra);
+	if (!extra)
+		return KP_ENOMEM;
 	for (size_t i = 0; i < n_spent; i++)
 		extra[i] = spent[i].lot_id;
 	if (p->earn_lot_id)
 		extra[n_spent] = p->earn_lot_id;
 	rc = load_member_points(c, &ms->member, extra, n_spent + (p->earn_lot_id != 0), 0,
 				&ms->points);
-	if (rc)
-		return rc;
-	ms->plan.cap = kp_ledger_plan_bound(&ms->points) * 3;
-	ms->plan.postings = calloc(ms->plan.cap, sizeof *ms->plan.postings);
-	if (!ms->plan.postings)
-		return KP_ENOMEM;
-	if (t->reversed > 0)
+	free(extra);
+	return rc;
+}
+
+/* Reverse what was earned and return what was spent, in memory. */
+static int plan_member_side(struct kp_conn *c, const struct kp_purchase_row *p,
+			    const struct refund_totals *t, int64_t now, struct member_side *ms)
+{
+	struct kp_spent_lot *spent = NULL;
+	struct kp_lot_return *returns = NULL;
+	size_t n_spent = 0;
+	int rc = load_spent(c, p->id, &spent, &n_spent);
+	if (!rc)
+		rc = load_member_side(c, p, spent, n_spent, ms);
+	if (!rc) {
+		ms->plan.cap = kp_ledger_plan_bound(&ms->points) * 3;
+		ms->plan.postings = calloc(ms->plan.cap, sizeof *ms->plan.postings);
+		returns = calloc(n_spent + 1, sizeof *returns);
+		rc = ms->plan.postings && returns ? 0 : KP_ENOMEM;
+	}
+	if (!rc && t->reversed > 0)
 		rc = kp_ledger_reverse(&ms->points, t->reversed, p->earn_lot_id, &ms->plan);
 	if (!rc && t->returned > 0) {
-		struct kp_lot_return returns[KP_MAX_LINES];
 		size_t n = plan_returns(spent, n_spent, t->returned, returns);
 		rc = kp_ledger_return(&ms->points, returns, n, now, &ms->plan);
 	}
+	free(returns);
+	free(spent);
 	return rc;
 }
 
@@ -159,7 +208,7 @@ static int store_refund(struct kp_conn *c, struct refund_job *j, const struct kp
 {
 	struct kp_refund_row row = {.purchase_id = p->id, .at = j->now, .money_refund = t->money,
 				    .points_reversed = t->reversed,
-				    .points_returned = t->returned};
+				    .points_returned = t->returned, .spend = t->spend};
 	snprintf(row.partner, sizeof row.partner, "%s", j->req->partner);
 	snprintf(row.refund_id, sizeof row.refund_id, "%s", j->req->refund_id);
 	snprintf(row.request_hash, sizeof row.request_hash, "%s", j->req->hash);
@@ -172,6 +221,12 @@ static int store_refund(struct kp_conn *c, struct refund_job *j, const struct kp
 		if (lr[i].qty > 0)
 			rc = c->ops->purchase_line_refund(c, p->id, lines[i].line_no,
 							  lines[i].refunded_qty + lr[i].qty);
+	if (!rc)
+		rc = c->ops->purchase_add_spend(c, p->id, -t->spend);
+	if (!rc && ms)
+		rc = c->ops->member_add_spend(c, ms->member.id, -t->spend);
+	if (!rc && ms)
+		rc = take_back_stamps(c, ms->member.id, lines, lr, n);
 	if (rc || !ms)
 		return rc;
 	struct posting_ctx ctx = {.member_id = ms->member.id, .purchase_id = p->id,
@@ -208,6 +263,8 @@ static void sum_refund(const struct kp_purchase_line_row *lines, struct line_ref
 		lr[i].money = share(l->paid, l->refunded_qty, lr[i].qty, l->qty);
 		lr[i].points_returned = share(l->points, l->refunded_qty, lr[i].qty, l->qty);
 		lr[i].points_reversed = share(l->earned, l->refunded_qty, lr[i].qty, l->qty);
+		lr[i].spend = share(l->amount - l->discount, l->refunded_qty, lr[i].qty, l->qty);
+		t->spend += lr[i].spend;
 		t->money += lr[i].money;
 		t->returned += lr[i].points_returned;
 		t->reversed += lr[i].points_reversed;

@@ -5,7 +5,8 @@
  * transfers, the zero sum, lots against their postings, purchases and
  * refunds against theirs); then every member's lots are loaded and checked
  * with the ledger's own kp_ledger_check_member, so the database is held to
- * exactly the invariants the ledger maintains in memory.
+ * exactly the invariants the ledger maintains in memory. All of it reads one
+ * snapshot, so verify may run while a server writes.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -50,9 +51,14 @@ int kp_engine_verify(struct kp_engine *e, struct kp_verify_report *report)
 	int rc = reader_acquire(e, &c);
 	if (rc)
 		return rc;
-	rc = c->ops->verify(c, report);
+	/* One snapshot for every check, so a server writing meanwhile cannot make
+	 * two queries disagree. */
+	rc = c->ops->read_begin(c);
+	if (!rc)
+		rc = c->ops->verify(c, report);
 	if (!rc)
 		rc = check_members(c, report);
+	c->ops->rollback(c);
 	reader_release(e, c);
 	return rc;
 }

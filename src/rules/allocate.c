@@ -5,7 +5,10 @@
  * earned points) goes through kp_rules_allocate, so the lines always add up
  * to the totals. Intermediates are __int128: total × weight of two int64_t
  * values is below 2^126 and the sum of KP_MAX_LINES weights below 2^73, so
- * nothing here can overflow for any int64_t inputs. No heap: the scratch
+ * nothing here can overflow for any int64_t inputs. Earned points are spread
+ * with weights paid × rate that can pass 2^63 (campaign multipliers), so
+ * kp_rules_allocate_wide takes __int128 weights and finds each share by
+ * long multiplication instead of one product. No heap: the scratch
  * space is bounded by KP_MAX_LINES and lives on the stack.
  */
 #include "rules/rules.h"
@@ -13,7 +16,10 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "rules/purchase.h"
 #include "util/error.h"
+
+#define WIDE_LIMIT ((__int128)1 << 126) /* Σ weights below this: 2·remainder never overflows */
 
 /* A part's claim to one of the units left after the floors. */
 struct remainder {
@@ -138,6 +144,69 @@ int kp_rules_allocate(int64_t total, const int64_t *weights, const int64_t *caps
 	}
 	assert(sum == total);
 #endif
+	return 0;
+}
+
+/*
+ * q = ⌊total × w / W⌋ and r = total × w mod W, for w ≤ W < 2^126, without the
+ * 190-bit product: the bits of total are taken from the top, doubling the
+ * quotient and remainder and adding w, so r stays below W throughout.
+ */
+static int64_t mul_div_mod(int64_t total, __int128 w, __int128 weight_sum, __int128 *rem)
+{
+	__int128 r = 0;
+	int64_t q = 0;
+
+	assert(total >= 0 && w >= 0 && w <= weight_sum && weight_sum < WIDE_LIMIT);
+	for (int bit = 62; bit >= 0; bit--) {
+		q <<= 1;
+		r <<= 1;
+		if (r >= weight_sum) {
+			r -= weight_sum;
+			q++;
+		}
+		if ((total >> bit) & 1) {
+			r += w;
+			if (r >= weight_sum) {
+				r -= weight_sum;
+				q++;
+			}
+		}
+	}
+	assert(r >= 0 && r < weight_sum && q <= total);
+	*rem = r;
+	return q;
+}
+
+int kp_rules_allocate_wide(int64_t total, const __int128 *weights, size_t n, int64_t *out)
+{
+	struct remainder rems[KP_MAX_LINES];
+	__int128 weight_sum = 0, left = total;
+
+	assert(total >= 0);
+	assert(n <= KP_MAX_LINES && (n == 0 || (weights != NULL && out != NULL)));
+	for (size_t i = 0; i < n; i++) {
+		assert(weights[i] >= 0);
+		if (weights[i] >= WIDE_LIMIT)
+			return KP_EOVERFLOW;
+		weight_sum += weights[i];
+		if (weight_sum >= WIDE_LIMIT)
+			return KP_EOVERFLOW;
+		out[i] = 0;
+	}
+	if (total == 0)
+		return 0;
+	if (weight_sum == 0)
+		return KP_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = mul_div_mod(total, weights[i], weight_sum, &rems[i].rem);
+		rems[i].index = i;
+		left -= out[i];
+	}
+	/* the fractions add up to fewer than n units, so one round of remainders places them */
+	if (left > 0)
+		left = place_remainders(left, NULL, n, out, rems);
+	assert(left == 0);
 	return 0;
 }
 

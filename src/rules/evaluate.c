@@ -1,17 +1,20 @@
 /*
  * evaluate.c — the arithmetic of a purchase (rules.h, docs/rules.md).
  *
- * The steps run in the order of the contract: amounts, discounts, points
- * redeemed, certificates, what is left to pay, points earned. Each step
- * spreads its total over the lines with kp_rules_allocate, so the lines add
- * up to the totals by construction, and the end asserts that they do.
+ * The steps run in the order of the contract: amounts, which campaigns
+ * apply (campaigns.c), stamp cards (stamps.c), discounts (discount.c), points
+ * redeemed, certificates, what is left to pay, points earned (earn.c). Each
+ * step spreads its total over the lines by largest remainder, so the lines
+ * add up to the totals by construction, and the end asserts that they do.
  *
  * Why nothing overflows within the basket limits: an amount is at most
  * KP_MAX_QTY × KP_MAX_PRICE = 1e14, a subtotal at most 1e17, and an amount
  * times a percentage in basis points at most 1e18 < 2^63. Sums of those
  * weights (up to 1e21) are __int128. Every product and narrowing is still
  * checked, so a future limit that breaks this bound fails with KP_EOVERFLOW
- * instead of wrapping.
+ * instead of wrapping. Campaign multipliers are the exception: up to four
+ * ×10 factors can push the points earned past int64_t on the largest
+ * baskets, and that purchase is KP_EOVERFLOW.
  */
 #include "rules/rules.h"
 
@@ -19,23 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/purchase.h"
 #include "util/checked.h"
-
-static const char rule_base[] = "base";
-static const char rule_discount[] = "discount";
-
-/* Scratch arrays of one evaluation, on the stack: no heap on the hot path. */
-struct scratch {
-	int64_t weight[KP_MAX_LINES];
-	int64_t cap[KP_MAX_LINES];
-	int64_t share[KP_MAX_LINES];
-};
-
-/* A percentage and the rule that set it (rule_id is NULL when none did). */
-struct rate {
-	int64_t bp;
-	const char *rule_id;
-};
 
 static void assert_steps(const struct kp_step *steps, size_t n)
 {
@@ -64,6 +52,9 @@ static void assert_program(const struct kp_program *p)
 	assert(p->n_excluded_categories == 0 || p->excluded_categories != NULL);
 	assert_steps(p->earn_steps, p->n_earn_steps);
 	assert_steps(p->discount_steps, p->n_discount_steps);
+	assert(p->n_tiers <= KP_MAX_TIERS && (p->n_tiers == 0 || p->tiers[0].min_spend == 0));
+	assert(p->n_campaigns <= KP_MAX_CAMPAIGNS && p->n_stamps <= KP_MAX_STAMPS);
+	assert(p->utc_offset_s >= -14 * 3600 && p->utc_offset_s <= 14 * 3600);
 }
 
 static int validate_basket(const struct kp_basket *b)
@@ -86,31 +77,25 @@ static int validate_basket(const struct kp_basket *b)
 	return 0;
 }
 
-static int compare_key_to_string(const void *key, const void *elem)
+/* A member's stamp counts must be on the cards: 0..every − 1. */
+static int validate_member(const struct kp_program *p, const struct kp_member_in *m)
 {
-	const char *k = key;
-	const char *const *s = elem;
-
-	assert(k != NULL && *s != NULL);
-	return strcmp(k, *s);
-}
-
-static bool in_sorted(const char *key, char *const *set, size_t n)
-{
-	assert(key != NULL);
-	assert(n == 0 || set != NULL);
-	if (n == 0)
-		return false;
-	return bsearch(key, set, n, sizeof set[0], compare_key_to_string) != NULL;
+	assert(p->n_stamps <= KP_MAX_STAMPS);
+	if (!m || !m->stamps)
+		return 0;
+	for (size_t k = 0; k < p->n_stamps; k++)
+		if (m->stamps[k] < 0 || m->stamps[k] >= p->stamps[k].every)
+			return KP_EINVAL;
+	return 0;
 }
 
 static bool is_redeemable(const struct kp_program *p, const struct kp_line_in *l)
 {
 	assert(p != NULL && l != NULL && l->sku != NULL);
-	if (in_sorted(l->sku, p->excluded_skus, p->n_excluded_skus))
+	if (kp_rules_in_sorted(l->sku, p->excluded_skus, p->n_excluded_skus))
 		return false;
 	if (l->category && l->category[0] &&
-	    in_sorted(l->category, p->excluded_categories, p->n_excluded_categories))
+	    kp_rules_in_sorted(l->category, p->excluded_categories, p->n_excluded_categories))
 		return false;
 	return true;
 }
@@ -136,82 +121,13 @@ static int compute_amounts(const struct kp_program *p, const struct kp_basket *b
 	return 0;
 }
 
-/* The step with the largest min_subtotal not above subtotal, or NULL. */
-static const struct kp_step *highest_step(const struct kp_step *steps, size_t n, int64_t subtotal)
-{
-	const struct kp_step *best = NULL;
-
-	assert(n == 0 || steps != NULL);
-	assert(subtotal >= 0);
-	for (size_t i = 0; i < n && steps[i].min_subtotal <= subtotal; i++)
-		best = &steps[i];
-	return best;
-}
-
-/* Discounts do not stack: the higher of discount.percent and the step wins, ties to the base. */
-static struct rate discount_rate(const struct kp_program *p, int64_t subtotal)
-{
-	struct rate r = {p->discount_percent_bp, rule_discount};
-	const struct kp_step *s = highest_step(p->discount_steps, p->n_discount_steps, subtotal);
-
-	if (s && s->percent_bp > r.bp) {
-		r.bp = s->percent_bp;
-		r.rule_id = s->rule_id;
-	}
-	assert(r.bp >= 0 && r.bp <= KP_BP_ONE);
-	return r;
-}
-
-/* An earn step replaces earn.percent (rules.h step 6), even when it is lower. */
-static struct rate earn_rate(const struct kp_program *p, const struct kp_member_in *member,
-			     int64_t subtotal)
-{
-	struct rate r = {p->earn_percent_bp, rule_base};
-	const struct kp_step *s = highest_step(p->earn_steps, p->n_earn_steps, subtotal);
-
-	if (member == NULL) {
-		r.bp = 0;
-		r.rule_id = NULL;
-	} else if (s && s->percent_bp > r.bp) {
-		/* the best applicable rate (DESIGN.md step 6): a step never lowers it */
-		r.bp = s->percent_bp;
-		r.rule_id = s->rule_id;
-	}
-	assert(r.bp >= 0 && r.bp <= KP_BP_ONE);
-	return r;
-}
-
-/* Step 2: ⌊Σ amount_i × pct_i / 100%⌋, spread with weights amount_i × pct_i. */
-static int apply_discounts(size_t n, struct rate rate, struct scratch *s, struct kp_result *out)
-{
-	__int128 weight_sum = 0;
-	int err;
-
-	for (size_t i = 0; i < n; i++) {
-		if (kp_mul(out->lines[i].amount, rate.bp, &s->weight[i]))
-			return KP_EOVERFLOW;
-		s->cap[i] = out->lines[i].amount;
-		weight_sum += s->weight[i];
-	}
-	if (kp_narrow(weight_sum / KP_BP_ONE, &out->discount))
-		return KP_EOVERFLOW;
-	err = kp_rules_allocate(out->discount, s->weight, s->cap, n, s->share);
-	assert(err == 0); /* discount ≤ subtotal = Σ caps, and W > 0 whenever discount > 0 */
-	for (size_t i = 0; i < n; i++) {
-		out->lines[i].discount = s->share[i];
-		out->lines[i].discount_bp = rate.bp;
-	}
-	assert(out->discount >= 0 && out->discount <= out->subtotal);
-	return err;
-}
-
 /*
  * The redemption cap (rules.h step 3). Fills s->weight with e_i (0 for an
  * excluded line) and s->cap with ⌊e_i / point_value⌋: taking the minimum with
  * Σ ⌊e_i / point_value⌋ means a point never splits across lines, so no line
  * pays a negative amount.
  */
-static int redemption_cap(const struct kp_program *p, size_t n, struct scratch *s,
+static int redemption_cap(const struct kp_program *p, size_t n, struct purchase *s,
 			  const struct kp_result *out, int64_t *cap)
 {
 	__int128 eligible = 0;
@@ -240,7 +156,7 @@ static int redemption_cap(const struct kp_program *p, size_t n, struct scratch *
 
 /* Step 3: points redeemed, spread with weights e_i under per-line caps. */
 static int apply_redemption(const struct kp_program *p, const struct kp_basket *b,
-			    const struct kp_member_in *member, struct scratch *s,
+			    const struct kp_member_in *member, struct purchase *s,
 			    struct kp_result *out)
 {
 	int64_t cap;
@@ -263,7 +179,7 @@ static int apply_redemption(const struct kp_program *p, const struct kp_basket *
 
 /* Step 4: certificates pay what is left, spread with weights "left to pay" per line. */
 static int apply_certificates(const struct kp_program *p, const struct kp_basket *b,
-			      struct scratch *s, struct kp_result *out)
+			      struct purchase *s, struct kp_result *out)
 {
 	int64_t left_total = 0;
 	int err;
@@ -292,31 +208,6 @@ static int apply_certificates(const struct kp_program *p, const struct kp_basket
 	return err;
 }
 
-/* Step 6: earned = round(Σ paid_i × rate_i / (100% × point_value)), rounded once. */
-static int apply_earn(const struct kp_program *p, size_t n, struct rate rate, struct scratch *s,
-		      struct kp_result *out)
-{
-	__int128 weight_sum = 0, den = (__int128)KP_BP_ONE * p->point_value;
-	int err;
-
-	for (size_t i = 0; i < n; i++) {
-		if (kp_mul(out->lines[i].paid, rate.bp, &s->weight[i]))
-			return KP_EOVERFLOW;
-		out->lines[i].earn_bp = rate.bp;
-		weight_sum += s->weight[i];
-	}
-	/* leave room for the rounding to add one */
-	if (weight_sum / den >= INT64_MAX)
-		return KP_EOVERFLOW;
-	out->points_earned = kp_rules_round_div(weight_sum, den, p->rounding);
-	err = kp_rules_allocate(out->points_earned, s->weight, NULL, n, s->share);
-	assert(err == 0); /* earned > 0 only when Σ paid_i × rate_i > 0 */
-	for (size_t i = 0; i < n; i++)
-		out->lines[i].earned = s->share[i];
-	assert(out->points_earned >= 0);
-	return err;
-}
-
 static void add_applied(struct kp_result *out, const char *rule_id)
 {
 	assert(rule_id != NULL);
@@ -327,18 +218,30 @@ static void add_applied(struct kp_result *out, const char *rule_id)
 	out->applied[out->n_applied++] = rule_id;
 }
 
-/* A rule is listed when it changed the result: it gave some line money off or points. */
-static void collect_applied(size_t n, struct rate discount, struct rate earn,
-			    struct kp_result *out)
+/*
+ * A rule is listed when it changed the result: discounts that gave a line
+ * money off, stamp cards that made a unit free, the base earn rate when it
+ * was above 0 and a line earned by rate, then points campaigns whose
+ * contribution was not 0 — in that order, campaigns in document order.
+ */
+static void collect_applied(const struct purchase *x, struct kp_result *out)
 {
+	const struct kp_program *p = x->p;
+
 	out->n_applied = 0;
-	for (size_t i = 0; i < n; i++)
-		if (out->lines[i].discount > 0)
-			add_applied(out, discount.rule_id);
-	for (size_t i = 0; i < n; i++)
-		if (out->lines[i].earned > 0)
-			add_applied(out, earn.rule_id);
-	assert(out->n_applied <= 2);
+	for (size_t i = 0; i < x->b->n_lines; i++)
+		if (x->discount_rule[i])
+			add_applied(out, x->discount_rule[i]);
+	for (size_t k = 0; k < p->n_stamps; k++)
+		if (x->stamps_used >> k & 1)
+			add_applied(out, p->stamps[k].rule_id);
+	for (size_t i = 0; x->earn_base.bp > 0 && i < x->b->n_lines; i++)
+		if (x->rate_earned[i] > 0)
+			add_applied(out, x->earn_base.rule_id);
+	for (size_t c = 0; c < p->n_campaigns; c++)
+		if (x->points_changed >> c & 1)
+			add_applied(out, p->campaigns[c].rule_id);
+	assert(out->n_applied <= 2 + p->n_campaigns + p->n_stamps);
 }
 
 static void assert_invariants(const struct kp_program *p, size_t n, const struct kp_result *out)
@@ -380,36 +283,42 @@ static void clear_result(struct kp_result *out)
 	out->lines = lines;
 }
 
-static int evaluate_steps(const struct kp_program *p, const struct kp_basket *b,
-			  const struct kp_member_in *member, struct scratch *s,
-			  struct kp_result *out)
+/* The member's level, when the program has it: −1, or a level the program lost, is none. */
+static const struct kp_tier *member_tier(const struct kp_program *p, const struct kp_member_in *m)
 {
-	struct rate discount, earn;
+	assert(p->n_tiers <= KP_MAX_TIERS);
+	if (!m || m->tier < 0 || (size_t)m->tier >= p->n_tiers)
+		return NULL;
+	return &p->tiers[m->tier];
+}
+
+static int evaluate_steps(struct purchase *x, struct kp_result *out)
+{
 	int err;
 
-	err = compute_amounts(p, b, out);
+	err = compute_amounts(x->p, x->b, out);
 	if (err)
 		return err;
-	discount = discount_rate(p, out->subtotal);
-	earn = earn_rate(p, member, out->subtotal);
-	err = apply_discounts(b->n_lines, discount, s, out);
+	kp_rules_match_campaigns(x, out);
+	kp_rules_apply_stamps(x, out);
+	err = kp_rules_apply_discounts(x, out);
 	if (!err)
-		err = apply_redemption(p, b, member, s, out);
+		err = apply_redemption(x->p, x->b, x->m, x, out);
 	if (!err)
-		err = apply_certificates(p, b, s, out);
+		err = apply_certificates(x->p, x->b, x, out);
 	if (!err)
-		err = apply_earn(p, b->n_lines, earn, s, out);
+		err = kp_rules_apply_earn(x, out);
 	if (err)
 		return err;
-	collect_applied(b->n_lines, discount, earn, out);
-	assert_invariants(p, b->n_lines, out);
+	collect_applied(x, out);
+	assert_invariants(x->p, x->b->n_lines, out);
 	return 0;
 }
 
 int kp_rules_evaluate(const struct kp_program *program, const struct kp_basket *basket,
 		      const struct kp_member_in *member, struct kp_result *out)
 {
-	struct scratch scratch;
+	struct purchase x;
 	int err;
 
 	assert_program(program);
@@ -418,7 +327,15 @@ int kp_rules_evaluate(const struct kp_program *program, const struct kp_basket *
 	clear_result(out);
 	err = validate_basket(basket);
 	if (!err)
-		err = evaluate_steps(program, basket, member, &scratch, out);
+		err = validate_member(program, member);
+	x.p = program;
+	x.b = basket;
+	x.m = member;
+	x.tier = member_tier(program, member);
+	/* older callers leave partner NULL: the program's first partner */
+	x.partner = basket->partner ? basket->partner : "main";
+	if (!err)
+		err = evaluate_steps(&x, out);
 	if (err)
 		clear_result(out);
 	assert(err == 0 || out->n_applied == 0);

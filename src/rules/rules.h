@@ -10,11 +10,15 @@
  * The order of a purchase's arithmetic is part of the contract
  * (docs/rules.md, from DESIGN.md "Arithmetic of a purchase"):
  *   1. amount = qty × price per line; subtotal = Σ amount.
- *   2. percentage discounts: per line the highest applicable percentage
- *      (discount.percent, the highest discount.check_steps step whose
- *      min_subtotal ≤ subtotal); they do not stack. The total discount is
- *      ⌊Σ amount_i × pct_i / 100%⌋ and is spread over lines by largest
- *      remainder with weights amount_i × pct_i.
+ *   2. discounts. Stamp cards first: counting the member's stamps on, unit
+ *      by unit in line order, every `every`-th unit of a card's SKUs is free
+ *      (a 100% discount on that unit). Then per line the highest applicable
+ *      percentage — discount.percent, the highest discount.check_steps step
+ *      whose min_subtotal ≤ subtotal, the member's tier discount, and every
+ *      discount_percent campaign that applies to the line — on the line's
+ *      amount less its free units; they do not stack. The total percentage
+ *      discount is ⌊Σ a_i × pct_i / 100%⌋ (a_i = amount less free units),
+ *      spread over lines by largest remainder with weights a_i × pct_i.
  *   3. redemption: cap = min(⌊burn.max_percent × E / point_value⌋,
  *      Σ ⌊e_i / point_value⌋) where e_i is a non-excluded line's amount after
  *      discount and E = Σ e_i (a point is never split across lines, so no
@@ -26,10 +30,19 @@
  *      what is left to pay), spread over lines by largest remainder with
  *      weights "left to pay" per line.
  *   5. to_pay = subtotal − discount − points_redeemed × point_value − certificates.
- *   6. earned = round(Σ paid_i × rate_i / (100% × point_value)), rounded once
- *      with the program's rounding mode; rate_i is the higher of earn.percent
- *      and the highest earn.check_steps step whose min_subtotal ≤ subtotal. The
- *      total is spread over lines by largest remainder, weights paid_i × rate_i.
+ *   6. earned = round(Σ paid_i × rate_i / (100% × point_value)) + Σ bonus
+ *      points, rounded once with the program's rounding mode. The line's
+ *      base rate is the best of earn.percent, the highest earn.check_steps
+ *      step whose min_subtotal ≤ subtotal, and the member's tier earn_percent;
+ *      bonus_percent campaigns that apply to the line add to it, and
+ *      multiplier campaigns that apply multiply the sum:
+ *      rate_i = (base_i + Σ bonus_i) × Π factor_i (exact: factors have two
+ *      decimals, at most KP_MAX_MULTIPLIERS). bonus_points campaigns add
+ *      their points once. A campaign with a budget applies only while its
+ *      contribution (earned with it − earned without it) fits in what is
+ *      left of its budget; campaigns are considered in document order.
+ *      The total is spread over lines by largest remainder, weights
+ *      paid_i × rate_i (amount_i when nothing is paid).
  *      An anonymous purchase (no member) redeems and earns nothing.
  *
  * Invariants of every successful evaluation (asserted by the implementation
@@ -48,10 +61,17 @@
 #define KP_MAX_LINES 1000
 #define KP_MAX_QTY 10000
 #define KP_MAX_PRICE 10000000000LL /* minor units: 100,000,000.00 per unit */
-#define KP_MAX_APPLIED 32
+/* rule ids one result can list: a discount and an earn rule, every campaign, every card */
+#define KP_MAX_APPLIED (2 + KP_MAX_CAMPAIGNS + KP_MAX_STAMPS)
 #define KP_MAX_STEPS 32
 #define KP_MAX_EXCLUSIONS 256
 #define KP_MAX_NAME 200 /* bytes of a program name, sku, category */
+#define KP_MAX_TIERS 16
+#define KP_MAX_CAMPAIGNS 64
+#define KP_MAX_MULTIPLIERS 4 /* multiplier campaigns in one program */
+#define KP_MAX_STAMPS 16
+#define KP_MAX_THRESHOLDS 16
+#define KP_MAX_FILTER_ITEMS 256 /* entries of one campaign filter list */
 
 enum kp_rounding {
 	KP_ROUND_FLOOR = 0, /* "floor", the default */
@@ -70,6 +90,72 @@ struct kp_step {
 	int64_t min_subtotal; /* minor units, ≥ 0 */
 	int64_t percent_bp;   /* basis points, 0..10000 */
 	const char *rule_id;  /* "earn_step:500000", owned by the program */
+};
+
+/* A tier level. Levels are sorted by min_spend ascending; the first is 0. */
+struct kp_tier {
+	char *name;           /* unique, 1..KP_MAX_NAME bytes */
+	int64_t min_spend;    /* minor units of after-discount spend */
+	int64_t discount_bp;  /* 0 = none */
+	int64_t earn_bp;      /* −1 = not set (earn.percent and steps apply) */
+	const char *rule_id;  /* "tier:<name>", owned by the program */
+};
+
+enum kp_tier_basis { KP_TIER_LIFETIME = 0, KP_TIER_ROLLING };
+enum kp_tier_review { KP_REVIEW_MONTHLY = 0, KP_REVIEW_YEARLY };
+
+enum kp_campaign_kind {
+	KP_CAMPAIGN_MULTIPLIER = 0,   /* "multiplier": factor × the line's earn rate */
+	KP_CAMPAIGN_BONUS_PERCENT,    /* "bonus_percent": + percent to the line's earn rate */
+	KP_CAMPAIGN_BONUS_POINTS,     /* "bonus_points": + points once per purchase */
+	KP_CAMPAIGN_DISCOUNT_PERCENT, /* "discount_percent": a discount candidate per line */
+};
+
+/*
+ * A campaign: a rule that applies while every filter it has matches.
+ * Purchase filters: from/to, days_of_week, hours (local time, see
+ * program->utc_offset_s), channels, tiers, partners, min_subtotal.
+ * Line filters: categories and skus — when either is given, the campaign
+ * applies to a line whose category is listed or whose sku is listed; with
+ * neither, to every line. Lists are sorted for bsearch.
+ */
+struct kp_campaign {
+	char *id;                   /* unique in the program */
+	const char *rule_id;        /* "campaign:<id>", owned by the program */
+	enum kp_campaign_kind kind;
+	int64_t factor_x100;        /* multiplier: 2 → 200, 1.5 → 150; 1..1000 */
+	int64_t percent_bp;         /* bonus_percent, discount_percent: 1..10000 */
+	int64_t points;             /* bonus_points: 1..10^9 */
+	int64_t from;               /* instant, inclusive; INT64_MIN = no start */
+	int64_t to;                 /* instant, exclusive; INT64_MAX = no end */
+	unsigned days_of_week;      /* bit d set for ISO day d (1 = Mon … 7 = Sun); 0 = any */
+	int hour_from, hour_to;     /* local [from, to) hours, 0..24; −1 = any; from > to wraps midnight */
+	unsigned channels;          /* bit (1 << enum kp_channel); 0 = any */
+	char **categories;
+	size_t n_categories;
+	char **skus;
+	size_t n_skus;
+	char **tiers;               /* tier names; the member's tier must be one */
+	size_t n_tiers;
+	char **partners;
+	size_t n_partners;
+	int64_t min_subtotal;       /* 0 = any */
+	int64_t budget_points;      /* −1 = no budget; only for points campaigns */
+};
+
+/* A stamp card: every `every`-th unit of the listed SKUs is free. */
+struct kp_stamp_card {
+	char *id;
+	const char *rule_id; /* "stamp:<id>" */
+	char **skus;         /* sorted */
+	size_t n_skus;
+	int64_t every;       /* 2..1000 */
+};
+
+/* Reaching `points` spendable points converts them into a certificate. */
+struct kp_threshold {
+	int64_t points;           /* > 0 */
+	int64_t gift_certificate; /* minor units, > 0 */
 };
 
 /*
@@ -103,6 +189,23 @@ struct kp_program {
 	size_t n_discount_steps;
 
 	int64_t hold_minutes;        /* two-phase purchase hold; 30 by default */
+
+	int64_t utc_offset_s;        /* the shop's local time: "utc_offset": "+03:00"; 0 by default */
+
+	struct kp_tier *tiers;       /* n_tiers = 0: no tiers */
+	size_t n_tiers;
+	enum kp_tier_basis tier_basis;
+	int64_t tier_window_days;    /* rolling basis: 1..3650 */
+	enum kp_tier_review tier_review;
+
+	struct kp_campaign *campaigns; /* in document order */
+	size_t n_campaigns;
+
+	struct kp_stamp_card *stamps;
+	size_t n_stamps;
+
+	struct kp_threshold *thresholds; /* sorted by points descending */
+	size_t n_thresholds;
 };
 
 /*
@@ -114,8 +217,9 @@ struct kp_program {
  *   "earn.percent: must be a number from 0 to 100 with at most two decimals"
  *   "burn.excluded_skus[3]: must be a string"
  *   "campaigns: not supported by this version"
- * Unknown keys are errors. Sections not supported yet (tiers, campaigns,
- * events, thresholds, stamps) are refused by name, never silently ignored.
+ * Unknown keys are errors. The "events" section (one-off bonuses) is not
+ * supported yet and is refused by name, never silently ignored; so is the
+ * campaign filter "segments".
  * Returns KP_ENOMEM if memory runs out. Never crashes on any input.
  */
 int kp_rules_program_compile(const char *json, size_t len, struct kp_program **out,
@@ -145,12 +249,20 @@ struct kp_basket {
 	int64_t redeem_points;        /* requested, ≥ 0 */
 	int64_t certificate_funds;    /* total balance of presented certificates, ≥ 0 */
 	enum kp_channel channel;
-	int64_t now;                  /* seconds since the epoch (for later time-boxed rules) */
+	int64_t now;                  /* seconds since the epoch: campaigns' time filters */
+	const char *partner;          /* the partner the purchase is at; never NULL */
+	/* Points left in each campaign's budget (program->n_campaigns entries,
+	 * read only for campaigns with budget_points ≥ 0); NULL = full budgets. */
+	const int64_t *campaign_budget_left;
 };
 
 /* What the rules need to know about the customer. NULL member = anonymous. */
 struct kp_member_in {
 	int64_t available; /* spendable points now; may be negative (debt) */
+	int tier;          /* index into program->tiers; −1 = none */
+	/* Units stamped so far on each stamp card (program->n_stamps entries,
+	 * each 0..every−1); NULL = all 0. */
+	const int64_t *stamps;
 };
 
 struct kp_line_result {
@@ -163,6 +275,7 @@ struct kp_line_result {
 	int64_t discount_bp; /* the percentage that applied to this line */
 	int64_t earn_bp;     /* the earn rate that applied to this line */
 	bool redeemable;     /* not excluded from redemption */
+	int64_t free_units;  /* units made free by stamp cards (part of discount) */
 };
 
 struct kp_result {
@@ -177,7 +290,18 @@ struct kp_result {
 	const char *applied[KP_MAX_APPLIED]; /* rule ids, borrowed from the program */
 	size_t n_applied;
 	struct kp_line_result *lines; /* caller-provided, basket->n_lines entries */
+	/* Points each campaign added to points_earned (its budget cost), by
+	 * program->campaigns index; 0 for campaigns that did not apply. */
+	int64_t campaign_points[KP_MAX_CAMPAIGNS];
+	/* Each stamp card's count after this purchase (0..every−1). */
+	int64_t stamps_after[KP_MAX_STAMPS];
 };
+
+/* The index of the tier a spend reaches (the highest min_spend ≤ spend); −1 if none. */
+int kp_rules_tier_for_spend(const struct kp_program *program, int64_t spend);
+
+/* The index of the tier named `name`; −1 if none. */
+int kp_rules_tier_index(const struct kp_program *program, const char *name);
 
 /*
  * Compute a purchase. The caller sets out->lines to an array of

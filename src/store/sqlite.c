@@ -18,6 +18,7 @@
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_READ_BEGIN] = "BEGIN DEFERRED",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_SAVEPOINT] = "SAVEPOINT op",
@@ -37,7 +38,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			    "NULLIF(?, ''), ?, NULLIF(?, 0), ?, ?)",
 	[S_MEMBER_BY_ID] = MEMBER_SELECT "WHERE id = ?",
 	[S_MEMBER_BY_PHONE] = MEMBER_SELECT "WHERE phone = ?",
-	[S_MEMBER_BY_CARD] = MEMBER_SELECT "WHERE card = ?",
+	[S_MEMBER_BY_CARD] = MEMBER_SELECT "WHERE id = (SELECT member_id FROM cards WHERE card = ?)",
 	[S_MEMBER_BY_EXTERNAL] = MEMBER_SELECT "WHERE external_id = ?",
 	[S_MEMBER_BY_REFERRAL] = MEMBER_SELECT "WHERE referral_code = ?",
 	[S_MEMBER_IDS] = "SELECT id FROM members WHERE id > ? ORDER BY id LIMIT ?",
@@ -55,10 +56,14 @@ static const char *const stmt_sql[S_COUNT] = {
 			      "points, lot_id, purchase_id, refund_id, ref) VALUES "
 			      "(?, NULLIF(?, 0), ?, ?, ?, ?, NULLIF(?, 0), NULLIF(?, 0), "
 			      "NULLIF(?, 0), ?)",
-	[S_HISTORY] = "SELECT id, at, entry, from_acc, to_acc, points, COALESCE(ref, '') "
-		      "FROM transfers WHERE member_id = ? AND id < ? "
-		      /* repaying a debt from available points changes nothing the member sees */
-		      "AND NOT (from_acc = 4 AND to_acc = 6) ORDER BY id DESC LIMIT ?",
+	/* One row per operation and kind: a redemption from three lots is one entry.
+	 * Repaying a debt from available points changes nothing the member sees. */
+	[S_HISTORY] = "SELECT MAX(id), at, entry, from_acc, to_acc, SUM(points), "
+		      "COALESCE(ref, '') FROM transfers WHERE member_id = ? "
+		      "AND NOT (from_acc = 4 AND to_acc = 6) "
+		      "GROUP BY at, entry, from_acc, to_acc, COALESCE(purchase_id, 0), "
+		      "COALESCE(refund_id, 0), COALESCE(ref, '') HAVING MAX(id) < ? "
+		      "ORDER BY MAX(id) DESC LIMIT ?",
 	[S_SPENT_LOTS] = "SELECT t.lot_id, SUM(CASE WHEN t.entry = 2 THEN t.points ELSE 0 END), "
 			 "SUM(CASE WHEN t.entry = 5 AND t.from_acc = 2 THEN t.points ELSE 0 END), "
 			 "l.expires_at, MIN(t.id) FROM transfers t JOIN lots l ON l.id = t.lot_id "
@@ -68,14 +73,16 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PURCHASE_INSERT] = "INSERT INTO purchases (partner, receipt_id, member_id, "
 			      "program_version, at, request_hash, subtotal, discount, "
 			      "points_redeemed, certificates, to_pay, points_earned, earn_lot_id, "
-			      "answer) VALUES (?, ?, NULLIF(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-			      "NULLIF(?, 0), ?)",
+			      "answer, spend) VALUES (?, ?, NULLIF(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, "
+			      "?, NULLIF(?, 0), ?, ?)",
 	[S_PURCHASE_SET_ANSWER] = "UPDATE purchases SET answer = ? WHERE id = ?",
 	[S_LINE_INSERT] = "INSERT INTO purchase_lines (purchase_id, line_no, sku, category, qty, "
-			  "price, amount, discount, points, certificates, paid, earned) "
-			  "VALUES (?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?)",
+			  "price, amount, discount, points, certificates, paid, earned, "
+			  "stamp_card, free_units) "
+			  "VALUES (?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[S_LINES] = "SELECT line_no, sku, COALESCE(category, ''), qty, price, amount, discount, "
-		    "points, certificates, paid, earned, refunded_qty FROM purchase_lines "
+		    "points, certificates, paid, earned, refunded_qty, stamp_card, free_units "
+		    "FROM purchase_lines "
 		    "WHERE purchase_id = ? ORDER BY line_no",
 	[S_LINE_REFUND] = "UPDATE purchase_lines SET refunded_qty = ? "
 			  "WHERE purchase_id = ? AND line_no = ?",
@@ -85,12 +92,106 @@ static const char *const stmt_sql[S_COUNT] = {
 			  "money_refund, points_reversed, points_returned, answer FROM refunds "
 			  "WHERE partner = ? AND refund_id = ?",
 	[S_REFUND_INSERT] = "INSERT INTO refunds (partner, refund_id, purchase_id, at, "
-			    "request_hash, money_refund, points_reversed, points_returned, answer) "
-			    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			    "request_hash, money_refund, points_reversed, points_returned, answer, "
+			    "spend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[S_IDEM_FIND] = "SELECT request_hash, status, answer FROM idempotency "
 			"WHERE scope = ? AND key = ?",
 	[S_IDEM_INSERT] = "INSERT INTO idempotency (scope, key, request_hash, status, answer, "
 			  "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+	[S_MEMBER_SET_TIER] = "UPDATE members SET tier = ?, tier_since = ? WHERE id = ?",
+	[S_MEMBER_ADD_SPEND] = "UPDATE members SET lifetime_spend = lifetime_spend + ? WHERE id = ?",
+	[S_MEMBER_SPEND_SINCE] = "SELECT COALESCE(SUM(spend), 0) FROM purchases "
+				 "WHERE member_id = ? AND at >= ?",
+	[S_PURCHASE_ADD_SPEND] = "UPDATE purchases SET spend = spend + ? WHERE id = ?",
+	[S_STAMP_GET] = "SELECT count FROM member_stamps WHERE member_id = ? AND card = ?",
+	[S_STAMP_SET] = "INSERT INTO member_stamps (member_id, card, count) VALUES (?, ?, ?) "
+			"ON CONFLICT (member_id, card) DO UPDATE SET count = excluded.count",
+	[S_BUDGET_GET] = "SELECT spent FROM campaign_budgets WHERE campaign = ?",
+	[S_BUDGET_ADD] = "INSERT INTO campaign_budgets (campaign, spent) VALUES (?, ?) "
+			 "ON CONFLICT (campaign) DO UPDATE SET spent = spent + excluded.spent",
+	[S_CERT_INSERT] = "INSERT INTO gift_certificates (code, amount, balance, member_id, source, "
+			  "issued_at) VALUES (?, ?, ?, NULLIF(?, 0), ?, ?)",
+	[S_EVENT_INSERT] = "INSERT INTO events (member_id, kind, ref, payload, at) "
+			   "VALUES (NULLIF(?, 0), ?, ?, ?, ?)",
+	[S_DUE_MEMBERS] = "SELECT DISTINCT member_id FROM lots WHERE remaining > 0 AND "
+			  "member_id > ? AND (expires_at <= ? OR (pending = 1 AND available_at <= ?)) "
+			  "ORDER BY member_id LIMIT ?",
+	[S_JOB_GET] = "SELECT last_period FROM job_state WHERE name = ?",
+	[S_CARD_INSERT] = "INSERT INTO cards (card, member_id, status, issued_at) "
+			  "VALUES (?, ?, 'active', ?)",
+	[S_CARD_GET] = "SELECT card, member_id, status = 'blocked', issued_at, "
+		       "COALESCE(blocked_at, 0) FROM cards WHERE card = ?",
+	[S_CARD_BLOCK] = "UPDATE cards SET status = 'blocked', blocked_at = ? "
+			 "WHERE card = ? AND status = 'active'",
+	[S_MEMBER_SET_CARD] = "UPDATE members SET card = ? WHERE id = ?",
+	[S_MEMBER_UPDATE] = "UPDATE members SET phone = NULLIF(?, ''), email = NULLIF(?, ''), "
+			    "name = NULLIF(?, ''), birthday = NULLIF(?, ''), "
+			    "external_id = NULLIF(?, ''), consents = ? WHERE id = ?",
+	[S_MEMBER_ERASE] = "UPDATE members SET phone = NULL, email = NULL, name = NULL, "
+			   "birthday = NULL, external_id = NULL, erased_at = ? WHERE id = ?",
+	[S_CONSENT_LOG] = "INSERT INTO consent_log (member_id, consent, granted, at, key_id) "
+			  "VALUES (?, ?, ?, ?, NULLIF(?, 0))",
+	[S_CONSENT_JSON] = "SELECT COALESCE(json_group_array(json_object('consent', consent, "
+			   "'granted', json(CASE WHEN granted THEN 'true' ELSE 'false' END), "
+			   "'at', strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch'), 'key_id', key_id)), "
+			   "'[]') FROM (SELECT * FROM consent_log WHERE member_id = ? ORDER BY id)",
+	[S_CARDS_JSON] = "SELECT COALESCE(json_group_array(json_object('card', card, 'status', "
+			 "status, 'issued_at', strftime('%Y-%m-%dT%H:%M:%SZ', issued_at, "
+			 "'unixepoch'))), '[]') FROM (SELECT * FROM cards WHERE member_id = ? "
+			 "ORDER BY issued_at, card)",
+	[S_BONUS_FIND] = "SELECT request_hash, answer FROM bonuses WHERE member_id = ? "
+			 "AND event_id = ?",
+	[S_BONUS_INSERT] = "INSERT INTO bonuses (member_id, type, event_id, points, at, "
+			   "request_hash, answer) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	[S_BONUS_COUNT] = "SELECT count(*) FROM bonuses WHERE member_id = ? AND type = ? "
+			  "AND at >= ?",
+	[S_REFERRAL_INSERT] = "INSERT INTO referrals (referee_id, referrer_id, status) "
+			      "VALUES (?, ?, 'waiting')",
+	[S_REFERRAL_GET] = "SELECT referee_id, referrer_id, COALESCE(purchase_id, 0), "
+			   "COALESCE(due_at, 0), status FROM referrals WHERE referee_id = ?",
+	[S_REFERRAL_UPDATE] = "UPDATE referrals SET purchase_id = NULLIF(?, 0), "
+			      "due_at = NULLIF(?, 0), status = ? WHERE referee_id = ?",
+	[S_REFERRALS_DUE] = "SELECT referee_id FROM referrals WHERE status = 'due' AND due_at <= ? "
+			    "AND referee_id > ? ORDER BY referee_id LIMIT ?",
+	[S_COUPON_INSERT] = "INSERT INTO coupons (code, kind, value, max_uses, per_member, "
+			    "valid_from, valid_to, min_subtotal, member_id, batch, created_at) "
+			    "VALUES (?, ?, ?, NULLIF(?, 0), NULLIF(?, 0), ?, ?, ?, NULLIF(?, 0), "
+			    "NULLIF(?, ''), ?)",
+	[S_COUPON_GET] = "SELECT code, kind, value, COALESCE(max_uses, 0), COALESCE(per_member, 0), "
+			 "valid_from, valid_to, min_subtotal, COALESCE(member_id, 0), uses, "
+			 "COALESCE(batch, ''), created_at FROM coupons WHERE code = ?",
+	[S_COUPON_MEMBER_USES] = "SELECT count(*) FROM coupon_uses WHERE coupon = ? AND "
+				 "member_id = ? AND released = 0",
+	[S_COUPON_USE] = "INSERT INTO coupon_uses (coupon, purchase_id, member_id, at) "
+			 "VALUES (?, ?, NULLIF(?, 0), ?)",
+	[S_COUPON_USES_INC] = "UPDATE coupons SET uses = uses + ? WHERE code = ?",
+	[S_COUPON_RELEASE_COUNT] = "UPDATE coupons SET uses = uses - 1 WHERE code IN (SELECT "
+				   "coupon FROM coupon_uses WHERE purchase_id = ? AND released = 0)",
+	[S_COUPON_RELEASE] = "UPDATE coupon_uses SET released = 1 WHERE purchase_id = ?",
+	[S_CERT_GET] = "SELECT code, amount, balance, COALESCE(member_id, 0), source, "
+		       "COALESCE(partner, ''), issued_at, COALESCE(expires_at, 9223372036854775807) "
+		       "FROM gift_certificates WHERE code = ?",
+	[S_CERT_ISSUE] = "INSERT INTO gift_certificates (code, amount, balance, member_id, source, "
+			 "partner, issued_at, expires_at) VALUES (?, ?, ?, NULLIF(?, 0), ?, "
+			 "NULLIF(?, ''), ?, NULLIF(?, 9223372036854775807))",
+	[S_CERT_MOVE] = "INSERT INTO certificate_moves (code, purchase_id, refund_id, amount, at) "
+			"VALUES (?, NULLIF(?, 0), NULLIF(?, 0), ?, ?)",
+	[S_CERT_BALANCE] = "UPDATE gift_certificates SET balance = balance + ? WHERE code = ?",
+	[S_CERT_USES] = "SELECT code, -SUM(CASE WHEN amount < 0 THEN amount ELSE 0 END), "
+			"SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) FROM certificate_moves "
+			"WHERE purchase_id = ? GROUP BY code ORDER BY MIN(id)",
+	[S_PURCHASE_SET_STATUS] = "UPDATE purchases SET status = ? WHERE id = ?",
+	[S_PURCHASE_STATUS] = "SELECT status, COALESCE(hold_expires_at, 0) FROM purchases "
+			      "WHERE id = ?",
+	[S_PURCHASE_SET_HOLD] = "UPDATE purchases SET status = 'held', hold_expires_at = ? "
+				"WHERE id = ?",
+	[S_HOLDS_EXPIRED] = "SELECT id FROM purchases WHERE status = 'held' AND "
+			    "hold_expires_at <= ? AND id > ? ORDER BY id LIMIT ?",
+	[S_PURCHASE_BY_ID] = PURCHASE_SELECT "WHERE id = ?",
+	[S_AUDIT] = "INSERT INTO audit (key_id, action, target, details, at) "
+		    "VALUES (NULLIF(?, 0), ?, ?, ?, ?)",
+	[S_JOB_SET] = "INSERT INTO job_state (name, last_period) VALUES (?, ?) "
+		      "ON CONFLICT (name) DO UPDATE SET last_period = excluded.last_period",
 };
 
 int sqlite_error(struct sqlite_conn *c, int rc)
@@ -250,6 +351,8 @@ static void sqlite_close(struct kp_conn *base)
 
 static int configure(struct sqlite_conn *c, char *err, size_t errlen)
 {
+	/* sqlite_error tells a unique-key conflict from other constraints by these */
+	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, 5000);
 	return exec_sql(c,
 			"PRAGMA journal_mode = WAL;"
@@ -294,6 +397,7 @@ int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, 
 		return sqlite_exec_stmt(c, sqlite_bind(c, id, ""));           \
 	}
 SIMPLE_STMT(sqlite_begin, S_BEGIN)
+SIMPLE_STMT(sqlite_read_begin, S_READ_BEGIN)
 SIMPLE_STMT(sqlite_commit, S_COMMIT)
 SIMPLE_STMT(sqlite_savepoint, S_SAVEPOINT)
 SIMPLE_STMT(sqlite_release, S_RELEASE)
@@ -316,6 +420,7 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.savepoint = sqlite_savepoint,
 	.release = sqlite_release,
 	.rollback_to = sqlite_rollback_to,
+	.read_begin = sqlite_read_begin,
 	.program_insert = sqlite_program_insert,
 	.program_get = sqlite_program_get,
 	.partner_insert = sqlite_partner_insert,
@@ -347,6 +452,50 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.idem_find = sqlite_idem_find,
 	.idem_insert = sqlite_idem_insert,
 	.verify = sqlite_verify,
+	.member_set_tier = sqlite_member_set_tier,
+	.member_add_spend = sqlite_member_add_spend,
+	.member_spend_since = sqlite_member_spend_since,
+	.purchase_add_spend = sqlite_purchase_add_spend,
+	.stamp_get = sqlite_stamp_get,
+	.stamp_set = sqlite_stamp_set,
+	.budget_spent = sqlite_budget_spent,
+	.budget_add = sqlite_budget_add,
+	.certificate_insert = sqlite_certificate_insert,
+	.event_insert = sqlite_event_insert,
+	.members_with_due_lots = sqlite_members_with_due_lots,
+	.job_period_get = sqlite_job_period_get,
+	.job_period_set = sqlite_job_period_set,
+	.card_insert = sqlite_card_insert,
+	.card_get = sqlite_card_get,
+	.card_block = sqlite_card_block,
+	.member_set_card = sqlite_member_set_card,
+	.member_update = sqlite_member_update,
+	.member_erase = sqlite_member_erase,
+	.consent_log = sqlite_consent_log,
+	.consent_history_json = sqlite_consent_history_json,
+	.member_cards_json = sqlite_member_cards_json,
+	.bonus_find = sqlite_bonus_find,
+	.bonus_insert = sqlite_bonus_insert,
+	.bonus_count = sqlite_bonus_count,
+	.referral_insert = sqlite_referral_insert,
+	.referral_get = sqlite_referral_get,
+	.referral_update = sqlite_referral_update,
+	.referrals_due = sqlite_referrals_due,
+	.coupon_insert = sqlite_coupon_insert,
+	.coupon_get = sqlite_coupon_get,
+	.coupon_member_uses = sqlite_coupon_member_uses,
+	.coupon_use = sqlite_coupon_use,
+	.coupon_release_purchase = sqlite_coupon_release_purchase,
+	.certificate_get = sqlite_certificate_get,
+	.certificate_issue = sqlite_certificate_issue,
+	.certificate_move = sqlite_certificate_move,
+	.certificate_uses = sqlite_certificate_uses,
+	.purchase_set_status = sqlite_purchase_set_status,
+	.purchase_status = sqlite_purchase_status,
+	.purchase_set_hold = sqlite_purchase_set_hold,
+	.holds_expired = sqlite_holds_expired,
+	.purchase_by_id = sqlite_purchase_by_id,
+	.audit = sqlite_audit,
 	.close = sqlite_close,
 };
 

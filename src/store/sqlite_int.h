@@ -14,17 +14,18 @@
 #define MEMBER_SELECT                                                                  \
 	"SELECT id, card, COALESCE(phone, ''), COALESCE(email, ''), COALESCE(name, ''), " \
 	"COALESCE(birthday, ''), COALESCE(external_id, ''), referral_code, "              \
-	"COALESCE(referred_by, 0), consents, created_at, available, pending, debt FROM members "
+	"COALESCE(referred_by, 0), consents, created_at, available, pending, debt, tier, "      \
+	"tier_since, lifetime_spend, COALESCE(erased_at, 0) FROM members "
 #define LOT_SELECT                                                                       \
 	"SELECT id, points, remaining, expires_at, available_at, COALESCE(purchase_id, 0), " \
 	"pending FROM lots "
 #define PURCHASE_SELECT                                                                  \
 	"SELECT id, partner, receipt_id, COALESCE(member_id, 0), program_version, at, "      \
 	"request_hash, subtotal, discount, points_redeemed, certificates, to_pay, "          \
-	"points_earned, COALESCE(earn_lot_id, 0), answer FROM purchases "
+	"points_earned, COALESCE(earn_lot_id, 0), answer, spend FROM purchases "
 
 enum stmt_id {
-	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+	S_BEGIN, S_READ_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_PROGRAM_INSERT, S_PROGRAM_GET, S_PROGRAM_LATEST,
 	S_PARTNER_INSERT, S_PARTNER_EXISTS, S_KEY_INSERT, S_KEY_FIND,
 	S_MEMBER_INSERT, S_MEMBER_BY_ID, S_MEMBER_BY_PHONE, S_MEMBER_BY_CARD,
@@ -34,6 +35,16 @@ enum stmt_id {
 	S_PURCHASE_FIND, S_PURCHASE_INSERT, S_PURCHASE_SET_ANSWER, S_LINE_INSERT, S_LINES,
 	S_LINE_REFUND, S_REFUNDS_JSON, S_REFUND_FIND, S_REFUND_INSERT,
 	S_IDEM_FIND, S_IDEM_INSERT,
+	S_MEMBER_SET_TIER, S_MEMBER_ADD_SPEND, S_MEMBER_SPEND_SINCE, S_PURCHASE_ADD_SPEND,
+	S_STAMP_GET, S_STAMP_SET, S_BUDGET_GET, S_BUDGET_ADD, S_CERT_INSERT, S_EVENT_INSERT,
+	S_DUE_MEMBERS, S_JOB_GET, S_JOB_SET,
+	S_CARD_INSERT, S_CARD_GET, S_CARD_BLOCK, S_MEMBER_SET_CARD, S_MEMBER_UPDATE, S_MEMBER_ERASE,
+	S_CONSENT_LOG, S_CONSENT_JSON, S_CARDS_JSON, S_BONUS_FIND, S_BONUS_INSERT, S_BONUS_COUNT,
+	S_REFERRAL_INSERT, S_REFERRAL_GET, S_REFERRAL_UPDATE, S_REFERRALS_DUE,
+	S_COUPON_INSERT, S_COUPON_GET, S_COUPON_MEMBER_USES, S_COUPON_USE, S_COUPON_USES_INC,
+	S_COUPON_RELEASE_COUNT, S_COUPON_RELEASE, S_CERT_GET, S_CERT_ISSUE, S_CERT_MOVE,
+	S_CERT_BALANCE, S_CERT_USES, S_PURCHASE_SET_STATUS, S_PURCHASE_STATUS, S_PURCHASE_SET_HOLD,
+	S_HOLDS_EXPIRED, S_PURCHASE_BY_ID, S_AUDIT,
 	S_COUNT
 };
 
@@ -104,5 +115,68 @@ int sqlite_idem_find(struct kp_conn *c, const char *scope, const char *key,
 int sqlite_idem_insert(struct kp_conn *c, const char *scope, const char *key, const char *hash,
 		       int status, const char *answer, int64_t now);
 int sqlite_verify(struct kp_conn *c, struct kp_verify_report *report);
+int sqlite_member_set_tier(struct kp_conn *c, int64_t id, const char *tier, int64_t since);
+int sqlite_member_add_spend(struct kp_conn *c, int64_t id, int64_t delta);
+int sqlite_member_spend_since(struct kp_conn *c, int64_t id, int64_t since, int64_t *spend);
+int sqlite_purchase_add_spend(struct kp_conn *c, int64_t purchase_id, int64_t delta);
+int sqlite_stamp_get(struct kp_conn *c, int64_t member_id, const char *card, int64_t *count);
+int sqlite_stamp_set(struct kp_conn *c, int64_t member_id, const char *card, int64_t count);
+int sqlite_budget_spent(struct kp_conn *c, const char *campaign, int64_t *spent);
+int sqlite_budget_add(struct kp_conn *c, const char *campaign, int64_t points);
+int sqlite_certificate_insert(struct kp_conn *c, const char *code, int64_t amount,
+			      int64_t member_id, const char *source, int64_t now);
+int sqlite_event_insert(struct kp_conn *c, int64_t member_id, const char *kind, const char *ref,
+			const char *payload, int64_t now);
+int sqlite_members_with_due_lots(struct kp_conn *c, int64_t now, int64_t remind_until,
+				 int64_t after_id, int64_t *ids, size_t cap, size_t *n);
+int sqlite_job_period_get(struct kp_conn *c, const char *job, char *period, size_t cap);
+int sqlite_job_period_set(struct kp_conn *c, const char *job, const char *period);
+int sqlite_card_insert(struct kp_conn *c, const char *card, int64_t member_id, int64_t now);
+int sqlite_card_get(struct kp_conn *c, const char *card, struct kp_card_row *out);
+int sqlite_card_block(struct kp_conn *c, const char *card, int64_t now);
+int sqlite_member_set_card(struct kp_conn *c, int64_t member_id, const char *card);
+int sqlite_member_update(struct kp_conn *c, const struct kp_member_row *m);
+int sqlite_member_erase(struct kp_conn *c, int64_t member_id, int64_t now);
+int sqlite_consent_log(struct kp_conn *c, int64_t member_id, const char *consent, bool granted,
+		       int64_t now, int64_t key_id);
+int sqlite_consent_history_json(struct kp_conn *c, int64_t member_id, char **json);
+int sqlite_member_cards_json(struct kp_conn *c, int64_t member_id, char **json);
+int sqlite_bonus_find(struct kp_conn *c, int64_t member_id, const char *event_id,
+		      char hash_out[KP_HASH_HEX], char **answer);
+int sqlite_bonus_insert(struct kp_conn *c, int64_t member_id, const char *type,
+			const char *event_id, int64_t points, int64_t now, const char *hash,
+			const char *answer);
+int sqlite_bonus_count(struct kp_conn *c, int64_t member_id, const char *type, int64_t since,
+		       int64_t *n);
+int sqlite_referral_insert(struct kp_conn *c, int64_t referee_id, int64_t referrer_id);
+int sqlite_referral_get(struct kp_conn *c, int64_t referee_id, struct kp_referral_row *out);
+int sqlite_referral_update(struct kp_conn *c, const struct kp_referral_row *r);
+int sqlite_referrals_due(struct kp_conn *c, int64_t now, int64_t after, int64_t *ids, size_t cap,
+			 size_t *n);
+int sqlite_coupon_insert(struct kp_conn *c, const struct kp_coupon_row *coupon);
+int sqlite_coupon_get(struct kp_conn *c, const char *code, struct kp_coupon_row *out);
+int sqlite_coupon_member_uses(struct kp_conn *c, const char *code, int64_t member_id, int64_t *n);
+int sqlite_coupon_use(struct kp_conn *c, const char *code, int64_t purchase_id, int64_t member_id,
+		      int64_t now);
+int sqlite_coupon_release_purchase(struct kp_conn *c, int64_t purchase_id);
+int sqlite_certificate_get(struct kp_conn *c, const char *code, struct kp_certificate_row *out);
+int sqlite_certificate_issue(struct kp_conn *c, const struct kp_certificate_row *cert);
+int sqlite_certificate_move(struct kp_conn *c, const char *code, int64_t purchase_id,
+			    int64_t refund_id, int64_t amount, int64_t now);
+int sqlite_certificate_uses(struct kp_conn *c, int64_t purchase_id,
+			    struct kp_certificate_use *out, size_t cap, size_t *n);
+int sqlite_purchase_set_status(struct kp_conn *c, int64_t purchase_id, const char *status);
+int sqlite_purchase_status(struct kp_conn *c, int64_t purchase_id, char status[16],
+			   int64_t *hold_expires_at);
+int sqlite_purchase_set_hold(struct kp_conn *c, int64_t purchase_id, int64_t expires_at);
+int sqlite_holds_expired(struct kp_conn *c, int64_t now, int64_t after, int64_t *ids, size_t cap,
+			 size_t *n);
+int sqlite_purchase_by_id(struct kp_conn *c, int64_t id, struct kp_purchase_row *out,
+			  char **answer);
+int sqlite_audit(struct kp_conn *c, int64_t key_id, const char *action, const char *target,
+		 const char *details, int64_t now);
+/* Step a statement that lists ids: append up to cap of column 0 to ids. */
+int sqlite_list_ids(struct sqlite_conn *c, sqlite3_stmt *st, int64_t *ids, size_t cap, size_t *n);int sqlite_read_purchase(struct sqlite_conn *c, sqlite3_stmt *st, struct kp_purchase_row *out,
+			 char **answer);
 
 #endif

@@ -174,12 +174,9 @@ int sqlite_purchase_spent_lots(struct kp_conn *base, int64_t purchase_id, struct
 	return rc == SQLITE_DONE ? 0 : sqlite_error(c, rc);
 }
 
-int sqlite_purchase_find(struct kp_conn *base, const char *partner, const char *receipt_id,
-			 struct kp_purchase_row *out, char **answer)
+int sqlite_read_purchase(struct sqlite_conn *c, sqlite3_stmt *st, struct kp_purchase_row *out,
+			 char **answer)
 {
-	struct sqlite_conn *c = CONN(base);
-	assert(partner && receipt_id && out);
-	sqlite3_stmt *st = sqlite_bind(c, S_PURCHASE_FIND, "ss", partner, receipt_id);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -197,6 +194,7 @@ int sqlite_purchase_find(struct kp_conn *base, const char *partner, const char *
 	out->to_pay = sqlite3_column_int64(st, 11);
 	out->points_earned = sqlite3_column_int64(st, 12);
 	out->earn_lot_id = sqlite3_column_int64(st, 13);
+	out->spend = sqlite3_column_int64(st, 15);
 	rc = 0;
 	if (answer && !(*answer = sqlite_dup_text(st, 14)))
 		rc = KP_ENOMEM;
@@ -204,15 +202,24 @@ int sqlite_purchase_find(struct kp_conn *base, const char *partner, const char *
 	return rc;
 }
 
+int sqlite_purchase_find(struct kp_conn *base, const char *partner, const char *receipt_id,
+			 struct kp_purchase_row *out, char **answer)
+{
+	struct sqlite_conn *c = CONN(base);
+	assert(partner && receipt_id && out);
+	return sqlite_read_purchase(c, sqlite_bind(c, S_PURCHASE_FIND, "ss", partner, receipt_id),
+				    out, answer);
+}
+
 int sqlite_purchase_insert(struct kp_conn *base, struct kp_purchase_row *p, const char *answer)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(p && answer);
 	int rc = sqlite_exec_stmt(
-		c, sqlite_bind(c, S_PURCHASE_INSERT, "ssiiisiiiiiiis", p->partner, p->receipt_id,
+		c, sqlite_bind(c, S_PURCHASE_INSERT, "ssiiisiiiiiiisi", p->partner, p->receipt_id,
 			       p->member_id, p->program_version, p->at, p->request_hash,
 			       p->subtotal, p->discount, p->points_redeemed, p->certificates,
-			       p->to_pay, p->points_earned, p->earn_lot_id, answer));
+			       p->to_pay, p->points_earned, p->earn_lot_id, answer, p->spend));
 	if (!rc)
 		p->id = sqlite3_last_insert_rowid(c->db);
 	return rc;
@@ -229,9 +236,10 @@ int sqlite_purchase_line_insert(struct kp_conn *base, int64_t purchase_id,
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(l && l->qty > 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_LINE_INSERT, "iissiiiiiiii", purchase_id, l->line_no, l->sku, l->category,
-					       l->qty, l->price, l->amount, l->discount, l->points,
-					       l->certificates, l->paid, l->earned));
+	return sqlite_exec_stmt(c, sqlite_bind(c, S_LINE_INSERT, "iissiiiiiiiisi", purchase_id,
+					       l->line_no, l->sku, l->category, l->qty, l->price,
+					       l->amount, l->discount, l->points, l->certificates,
+					       l->paid, l->earned, l->stamp_card, l->free_units));
 }
 
 int sqlite_purchase_lines(struct kp_conn *base, int64_t purchase_id,
@@ -262,6 +270,8 @@ int sqlite_purchase_lines(struct kp_conn *base, int64_t purchase_id,
 		l->paid = sqlite3_column_int64(st, 9);
 		l->earned = sqlite3_column_int64(st, 10);
 		l->refunded_qty = sqlite3_column_int64(st, 11);
+		sqlite_copy_text(st, 12, l->stamp_card, sizeof l->stamp_card);
+		l->free_units = sqlite3_column_int64(st, 13);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : sqlite_error(c, rc);
@@ -317,10 +327,11 @@ int sqlite_refund_insert(struct kp_conn *base, struct kp_refund_row *r, const ch
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(r && answer);
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_REFUND_INSERT, "ssiisiiis", r->partner,
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_REFUND_INSERT, "ssiisiiisi", r->partner,
 						 r->refund_id, r->purchase_id, r->at,
 						 r->request_hash, r->money_refund,
-						 r->points_reversed, r->points_returned, answer));
+						 r->points_reversed, r->points_returned, answer,
+						 r->spend));
 	if (!rc)
 		r->id = sqlite3_last_insert_rowid(c->db);
 	return rc;

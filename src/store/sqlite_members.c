@@ -112,6 +112,10 @@ static void read_member(sqlite3_stmt *st, struct kp_member_row *m)
 	m->available = sqlite3_column_int64(st, 11);
 	m->pending = sqlite3_column_int64(st, 12);
 	m->debt = sqlite3_column_int64(st, 13);
+	sqlite_copy_text(st, 14, m->tier, sizeof m->tier);
+	m->tier_since = sqlite3_column_int64(st, 15);
+	m->lifetime_spend = sqlite3_column_int64(st, 16);
+	m->erased_at = sqlite3_column_int64(st, 17);
 	assert(m->id > 0);
 }
 

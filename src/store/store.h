@@ -59,6 +59,58 @@ struct kp_member_row {
 	unsigned consents;                    /* enum kp_consent bits */
 	int64_t created_at;
 	int64_t available, pending, debt;     /* ledger balances */
+	char tier[201];                       /* tier name; "" = none yet */
+	int64_t tier_since;
+	int64_t lifetime_spend;               /* after-discount spend less refunds */
+	int64_t erased_at;                    /* 0 = personal data held */
+};
+
+enum kp_card_status { KP_CARD_ACTIVE = 0, KP_CARD_BLOCKED = 1 };
+
+struct kp_card_row {
+	char card[KP_CARD_MAX + 1];
+	int64_t member_id;
+	enum kp_card_status status;
+	int64_t issued_at, blocked_at;
+};
+
+enum kp_coupon_kind { KP_COUPON_PERCENT = 0, KP_COUPON_AMOUNT, KP_COUPON_POINTS };
+
+struct kp_coupon_row {
+	char code[65];
+	enum kp_coupon_kind kind;
+	int64_t value;        /* basis points, minor units or points by kind */
+	int64_t max_uses;     /* 0 = unlimited */
+	int64_t per_member;   /* 0 = unlimited */
+	int64_t valid_from;   /* INT64_MIN = always */
+	int64_t valid_to;     /* INT64_MAX = never ends (exclusive) */
+	int64_t min_subtotal;
+	int64_t member_id;    /* personal code: only this member; 0 = anyone */
+	int64_t uses;         /* counted uses (not released) */
+	char batch[65];
+	int64_t created_at;
+};
+
+struct kp_certificate_row {
+	char code[65];
+	int64_t amount, balance;
+	int64_t member_id;  /* 0 = bearer */
+	char source[16];    /* "issued", "threshold" */
+	char partner[KP_PARTNER_MAX + 1];
+	int64_t issued_at;
+	int64_t expires_at; /* KP_NEVER = never */
+};
+
+/* One certificate's part in a purchase: what it paid less what refunds returned. */
+struct kp_certificate_use {
+	char code[65];
+	int64_t paid;     /* > 0 */
+	int64_t returned; /* ≥ 0 */
+};
+
+struct kp_referral_row {
+	int64_t referee_id, referrer_id, purchase_id, due_at;
+	char status[12]; /* "waiting", "due", "paid", "cancelled" */
 };
 
 enum kp_member_key {
@@ -88,6 +140,7 @@ struct kp_purchase_row {
 	char request_hash[KP_HASH_HEX];
 	int64_t subtotal, discount, points_redeemed, certificates, to_pay, points_earned;
 	int64_t earn_lot_id; /* 0 = none */
+	int64_t spend;       /* after-discount total less refunds */
 };
 
 struct kp_purchase_line_row {
@@ -96,6 +149,8 @@ struct kp_purchase_line_row {
 	char category[KP_SKU_MAX + 1];
 	int64_t qty, price, amount, discount, points, certificates, paid, earned;
 	int64_t refunded_qty;
+	char stamp_card[65]; /* the stamp card its units counted on; "" = none */
+	int64_t free_units;
 };
 
 struct kp_refund_row {
@@ -106,6 +161,7 @@ struct kp_refund_row {
 	int64_t at;
 	char request_hash[KP_HASH_HEX];
 	int64_t money_refund, points_reversed, points_returned;
+	int64_t spend; /* after-discount value refunded */
 };
 
 /* A posting as stored: the ledger posting plus what it belongs to. */
@@ -154,6 +210,8 @@ struct kp_store_ops {
 	int (*savepoint)(struct kp_conn *c);    /* nested: one level is enough */
 	int (*release)(struct kp_conn *c);
 	int (*rollback_to)(struct kp_conn *c);
+	/* A read-only transaction: every read until rollback sees one snapshot. */
+	int (*read_begin)(struct kp_conn *c);
 
 	/* Programs. *doc is malloc'ed; the caller frees it. version 0 = latest. */
 	int (*program_insert)(struct kp_conn *c, const char *doc, int64_t now, int64_t *version);
@@ -223,6 +281,109 @@ struct kp_store_ops {
 			 char hash_out[KP_HASH_HEX], int *status, char **answer);
 	int (*idem_insert)(struct kp_conn *c, const char *scope, const char *key,
 			   const char *hash, int status, const char *answer, int64_t now);
+
+	/* Tiers and spend. */
+	int (*member_set_tier)(struct kp_conn *c, int64_t id, const char *tier, int64_t since);
+	int (*member_add_spend)(struct kp_conn *c, int64_t id, int64_t delta);
+	/* Σ spend of the member's purchases at or after `since`. */
+	int (*member_spend_since)(struct kp_conn *c, int64_t id, int64_t since, int64_t *spend);
+	int (*purchase_add_spend)(struct kp_conn *c, int64_t purchase_id, int64_t delta);
+
+	/* Stamp cards: a missing row is a count of 0. */
+	int (*stamp_get)(struct kp_conn *c, int64_t member_id, const char *card, int64_t *count);
+	int (*stamp_set)(struct kp_conn *c, int64_t member_id, const char *card, int64_t count);
+
+	/* Campaign budgets: points given out so far (0 if none). */
+	int (*budget_spent)(struct kp_conn *c, const char *campaign, int64_t *spent);
+	int (*budget_add)(struct kp_conn *c, const char *campaign, int64_t points);
+
+	/* Gift certificates. */
+	int (*certificate_insert)(struct kp_conn *c, const char *code, int64_t amount,
+				  int64_t member_id, const char *source, int64_t now);
+
+	/* Events: KP_ECONFLICT when (kind, ref) was recorded before. */
+	int (*event_insert)(struct kp_conn *c, int64_t member_id, const char *kind,
+			    const char *ref, const char *payload, int64_t now);
+
+	/* Jobs. The members (id > after_id, ascending, at most cap) that have a
+	 * lot with points left that expires by remind_until or is pending with
+	 * available_at ≤ now. */
+	int (*members_with_due_lots)(struct kp_conn *c, int64_t now, int64_t remind_until,
+				     int64_t after_id, int64_t *ids, size_t cap, size_t *n);
+	/* The last period a job ran for ("" if never); and record one. */
+	int (*job_period_get)(struct kp_conn *c, const char *job, char *period, size_t cap);
+	int (*job_period_set)(struct kp_conn *c, const char *job, const char *period);
+
+	/* Cards. card_get: KP_ENOTFOUND for a card never issued. */
+	int (*card_insert)(struct kp_conn *c, const char *card, int64_t member_id, int64_t now);
+	int (*card_get)(struct kp_conn *c, const char *card, struct kp_card_row *out);
+	int (*card_block)(struct kp_conn *c, const char *card, int64_t now);
+	/* The member's current card (members.card). */
+	int (*member_set_card)(struct kp_conn *c, int64_t member_id, const char *card);
+
+	/* Personal data and consents. update writes phone, email, name, birthday,
+	 * external_id and consents from m; erase clears the personal fields. */
+	int (*member_update)(struct kp_conn *c, const struct kp_member_row *m);
+	int (*member_erase)(struct kp_conn *c, int64_t member_id, int64_t now);
+	int (*consent_log)(struct kp_conn *c, int64_t member_id, const char *consent, bool granted,
+			   int64_t now, int64_t key_id);
+	/* The consent history and a member's cards as JSON array texts (malloc'ed). */
+	int (*consent_history_json)(struct kp_conn *c, int64_t member_id, char **json);
+	int (*member_cards_json)(struct kp_conn *c, int64_t member_id, char **json);
+
+	/* One-off bonuses. bonus_find: the stored answer of an event id (malloc'ed). */
+	int (*bonus_find)(struct kp_conn *c, int64_t member_id, const char *event_id,
+			  char hash_out[KP_HASH_HEX], char **answer);
+	int (*bonus_insert)(struct kp_conn *c, int64_t member_id, const char *type,
+			    const char *event_id, int64_t points, int64_t now, const char *hash,
+			    const char *answer);
+	/* How many bonuses of a type the member got at or after `since`. */
+	int (*bonus_count)(struct kp_conn *c, int64_t member_id, const char *type, int64_t since,
+			   int64_t *n);
+
+	/* Referrals. */
+	int (*referral_insert)(struct kp_conn *c, int64_t referee_id, int64_t referrer_id);
+	int (*referral_get)(struct kp_conn *c, int64_t referee_id, struct kp_referral_row *out);
+	int (*referral_update)(struct kp_conn *c, const struct kp_referral_row *r);
+	/* Referees whose referral is due by `now`, id > after, ascending. */
+	int (*referrals_due)(struct kp_conn *c, int64_t now, int64_t after, int64_t *ids,
+			     size_t cap, size_t *n);
+
+	/* Coupons. coupon_insert: KP_ECONFLICT for a code that exists. */
+	int (*coupon_insert)(struct kp_conn *c, const struct kp_coupon_row *coupon);
+	int (*coupon_get)(struct kp_conn *c, const char *code, struct kp_coupon_row *out);
+	/* Uses of code by member that stand (not released). */
+	int (*coupon_member_uses)(struct kp_conn *c, const char *code, int64_t member_id,
+				  int64_t *n);
+	int (*coupon_use)(struct kp_conn *c, const char *code, int64_t purchase_id,
+			  int64_t member_id, int64_t now);
+	/* Give back the uses of a purchase (a full refund, a cancelled hold). */
+	int (*coupon_release_purchase)(struct kp_conn *c, int64_t purchase_id);
+
+	/* Gift certificates. move: balance += amount (−: pays, +: returned). */
+	int (*certificate_get)(struct kp_conn *c, const char *code,
+			       struct kp_certificate_row *out);
+	int (*certificate_issue)(struct kp_conn *c, const struct kp_certificate_row *cert);
+	int (*certificate_move)(struct kp_conn *c, const char *code, int64_t purchase_id,
+				int64_t refund_id, int64_t amount, int64_t now);
+	/* The certificates a purchase used, in the order they paid. */
+	int (*certificate_uses)(struct kp_conn *c, int64_t purchase_id,
+				struct kp_certificate_use *out, size_t cap, size_t *n);
+
+	/* Two-phase purchases. */
+	int (*purchase_set_status)(struct kp_conn *c, int64_t purchase_id, const char *status);
+	int (*purchase_status)(struct kp_conn *c, int64_t purchase_id, char status[16],
+			       int64_t *hold_expires_at);
+	int (*purchase_set_hold)(struct kp_conn *c, int64_t purchase_id, int64_t expires_at);
+	/* Held purchases whose hold expired by now: ids > after, ascending. */
+	int (*holds_expired)(struct kp_conn *c, int64_t now, int64_t after, int64_t *ids,
+			     size_t cap, size_t *n);
+	int (*purchase_by_id)(struct kp_conn *c, int64_t id, struct kp_purchase_row *out,
+			      char **answer);
+
+	/* The audit log of admin changes. */
+	int (*audit)(struct kp_conn *c, int64_t key_id, const char *action, const char *target,
+		     const char *details, int64_t now);
 
 	/* Check every ledger invariant over the whole database (docs/architecture.md). */
 	int (*verify)(struct kp_conn *c, struct kp_verify_report *report);

@@ -13,6 +13,7 @@ with both values, and `summary()` prints exactly one last line
 The binary is $KOPILKA_BIN, default ./kopilka (run from the repo root).
 """
 
+import atexit
 import http.client
 import json
 import os
@@ -38,9 +39,9 @@ _failures = []
 
 
 def _short(v, limit=1500):
-    if isinstance(v, (dict, list)):
-        s = json.dumps(v, ensure_ascii=False, sort_keys=True)
-    else:
+    try:
+        s = json.dumps(v, ensure_ascii=False, sort_keys=True) if isinstance(v, (dict, list)) else repr(v)
+    except (TypeError, ValueError):
         s = repr(v)
     return s if len(s) <= limit else s[:limit] + "…(%d chars)" % len(s)
 
@@ -104,14 +105,15 @@ def check_error(name, ans, status, code, msg_has=None, msg_starts=None):
     return _record(ok, name, "got %s %s, expected %s" % (st, _short(body, 600), want))
 
 
-def scenario(fn):
+def scenario(fn, name=None):
     """Run one scenario; an exception is a failed check, the run goes on."""
+    name = name or fn.__name__
     t = time.time()
     try:
         fn()
     except Exception:
-        _record(False, "scenario %s" % fn.__name__, "raised:\n" + traceback.format_exc())
-    print("# %s: %.1f s" % (fn.__name__, time.time() - t), flush=True)
+        _record(False, "scenario %s" % name, "raised:\n" + traceback.format_exc())
+    print("# %s: %.1f s" % (name, time.time() - t), flush=True)
 
 
 def summary():
@@ -191,6 +193,18 @@ class Client:
         return (status, js, rh)
 
 
+_servers = set()
+
+
+@atexit.register
+def _kill_leftovers():
+    """A server whose test crashed before stop(): kill it by its own pid."""
+    for srv in list(_servers):
+        if srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait()
+
+
 class Server:
     """A `kopilka serve` on a fresh database in its own temporary directory."""
 
@@ -214,8 +228,15 @@ class Server:
         if test_clock:
             argv.append("--test-clock")
         self.proc = subprocess.Popen(argv, stdout=self.stdout, stderr=self.stderr)
+        _servers.add(self)
         self.client = Client(self)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+            _servers.discard(self)
+            raise
 
     def _wait_ready(self):
         deadline = time.time() + 60
@@ -288,8 +309,9 @@ class Server:
     def stop(self):
         """SIGTERM; must exit 0 within 10 s with no sanitizer report; no 5xx seen."""
         self.client.close()
-        check("%s: no 5xx answers" % self.name, self.errors_5xx, [])
+        _servers.discard(self)
         self.proc.send_signal(signal.SIGTERM)
+        check("%s: no 5xx answers" % self.name, self.errors_5xx, [])
         try:
             rc = self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

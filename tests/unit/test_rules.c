@@ -46,7 +46,7 @@ static int evaluate(const struct kp_program *p, const struct kp_line_in *lines, 
 		    int64_t redeem, int64_t certificates, const struct kp_member_in *member,
 		    struct outcome *o)
 {
-	struct kp_basket b = {lines, n, redeem, certificates, KP_CHANNEL_STORE, 0};
+	struct kp_basket b = {lines, n, redeem, certificates, KP_CHANNEL_STORE, 0, "main", NULL};
 
 	assert_true(n <= SMALL_BASKET);
 	memset(o, 0, sizeof *o);
@@ -71,7 +71,7 @@ static void test_seed_earn(void **state)
 {
 	struct kp_program *p = compile_ok(toy_doc);
 	struct kp_line_in lines[] = {{"toy", NULL, 1, 200000}};
-	struct kp_member_in m = {0};
+	struct kp_member_in m = {0, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -90,7 +90,7 @@ static void test_seed_redeem(void **state)
 {
 	struct kp_program *p = compile_ok(toy_doc);
 	struct kp_line_in lines[] = {{"toy", NULL, 1, 100000}};
-	struct kp_member_in m = {1000};
+	struct kp_member_in m = {1000, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -109,7 +109,7 @@ static void test_seed_clamp(void **state)
 {
 	struct kp_program *p = compile_ok(toy_doc);
 	struct kp_line_in lines[] = {{"toy", NULL, 1, 100000}};
-	struct kp_member_in m = {10000};
+	struct kp_member_in m = {10000, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -126,7 +126,7 @@ static void test_api_example(void **state)
 {
 	struct kp_program *p = compile_ok(toy_doc);
 	struct kp_line_in lines[] = {{"lego-123", "toys", 2, 349900}};
-	struct kp_member_in m = {500};
+	struct kp_member_in m = {500, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -167,7 +167,7 @@ static void test_docs_worked_example(void **state)
 	static const int64_t discount[] = {34989, 2250, 50}, points[] = {3323, 0, 5};
 	static const int64_t certificates[] = {88502, 11378, 120}, paid[] = {244009, 31372, 329};
 	static const int64_t earned[] = {170, 22, 0};
-	struct kp_member_in m = {4000};
+	struct kp_member_in m = {4000, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -205,7 +205,7 @@ static void test_rounding_modes(void **state)
 		{"{\"point_value\":1,\"rounding\":\"half_up\"}", 2, 1, 1},
 		{"{\"point_value\":1,\"rounding\":\"ceil\"}", 2, 2, 1},
 	};
-	struct kp_member_in m = {0};
+	struct kp_member_in m = {0, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -232,7 +232,7 @@ static void test_rounding_once(void **state)
 	struct kp_program *p = compile_ok("{\"point_value\":1}");
 	/* each line earns 0.9 points: per-line floors would give 0, the total gives 1 */
 	struct kp_line_in lines[] = {{"a", NULL, 1, 18}, {"b", NULL, 1, 18}};
-	struct kp_member_in m = {0};
+	struct kp_member_in m = {0, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -272,7 +272,7 @@ static void test_cap(void **state)
 	struct kp_program *all = compile_ok("{\"point_value\":100,\"burn\":{\"max_percent\":100}}");
 	struct kp_line_in lines[] = {{"toy", NULL, 1, 100000}};
 	struct kp_line_in odd[] = {{"toy", NULL, 1, 12345}};
-	struct kp_member_in m = {120};
+	struct kp_member_in m = {120, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -310,7 +310,7 @@ static void test_small_lines_cap(void **state)
 	struct kp_program *all = compile_ok("{\"point_value\":100,\"burn\":{\"max_percent\":100}}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 99}, {"b", NULL, 1, 99}, {"c", NULL, 1, 99}};
 	struct kp_line_in pair[] = {{"a", NULL, 1, 150}, {"b", NULL, 1, 150}};
-	struct kp_member_in m = {1000};
+	struct kp_member_in m = {1000, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -334,7 +334,7 @@ static void test_excluded_sku(void **state)
 	struct kp_program *p = compile_ok("{\"point_value\":100,"
 					  "\"burn\":{\"excluded_skus\":[\"zz\",\"cig\",\"aa\"]}}");
 	struct kp_line_in lines[] = {{"cig", "misc", 1, 100000}, {"toy", "toys", 1, 100000}};
-	struct kp_member_in m = {10000};
+	struct kp_member_in m = {10000, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -363,7 +363,7 @@ static void test_excluded_category(void **state)
 		{"x", NULL, 1, 100000},
 	};
 	struct kp_line_in only_excluded[] = {{"marlboro", "tobacco", 2, 100000}};
-	struct kp_member_in m = {100000};
+	struct kp_member_in m = {100000, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -391,7 +391,7 @@ static void test_earn_steps(void **state)
 	struct kp_line_in at[] = {{"a", NULL, 1, 500000}};
 	struct kp_line_in below[] = {{"a", NULL, 1, 499999}};
 	struct kp_line_in top[] = {{"a", NULL, 1, 600000}, {"b", NULL, 1, 400000}};
-	struct kp_member_in m = {0};
+	struct kp_member_in m = {0, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -420,7 +420,7 @@ static void test_earn_step_never_lowers_base(void **state)
 		compile_ok("{\"point_value\":1,\"earn\":{\"percent\":5,"
 			   "\"check_steps\":[{\"min_subtotal\":1000,\"percent\":2}]}}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1000}};
-	struct kp_member_in m = {0};
+	struct kp_member_in m = {0, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -437,7 +437,7 @@ static void test_earn_on_paid_only(void **state)
 	struct kp_program *p = compile_ok("{\"point_value\":1,\"earn\":{\"percent\":10},"
 					  "\"burn\":{\"max_percent\":100}}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1000}};
-	struct kp_member_in m = {1000};
+	struct kp_member_in m = {1000, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -458,7 +458,7 @@ static void test_discount_percent(void **state)
 	struct kp_line_in three[] = {{"a", NULL, 1, 333}, {"b", NULL, 1, 333}, {"c", NULL, 1, 333}};
 	/* 10% of three 0.05 lines is 1.5 kopecks: 1 kopeck, to the first line */
 	struct kp_line_in tiny[] = {{"a", NULL, 1, 5}, {"b", NULL, 1, 5}, {"c", NULL, 1, 5}};
-	struct kp_member_in m = {100000};
+	struct kp_member_in m = {100000, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -521,7 +521,7 @@ static void test_applied_order(void **state)
 		"{\"discount\":{\"check_steps\":[{\"min_subtotal\":300000,\"percent\":5}]},"
 		"\"earn\":{\"check_steps\":[{\"min_subtotal\":200000,\"percent\":7}]}}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 400000}};
-	struct kp_member_in m = {0};
+	struct kp_member_in m = {0, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -541,7 +541,7 @@ static void test_certificates(void **state)
 	struct kp_program *p = compile_ok(toy_doc);
 	struct kp_line_in one[] = {{"a", NULL, 1, 100000}};
 	struct kp_line_in two[] = {{"a", NULL, 3, 10000}, {"b", NULL, 1, 10000}};
-	struct kp_member_in m = {1000};
+	struct kp_member_in m = {1000, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -568,7 +568,7 @@ static void test_point_value_one(void **state)
 {
 	struct kp_program *p = compile_ok("{\"point_value\":1}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 100000}};
-	struct kp_member_in m = {100000};
+	struct kp_member_in m = {100000, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -584,7 +584,7 @@ static void test_point_value_large(void **state)
 {
 	struct kp_program *p = compile_ok("{\"point_value\":1000000}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 10000000}, {"b", NULL, 1, 999999}};
-	struct kp_member_in m = {100};
+	struct kp_member_in m = {100, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -641,7 +641,7 @@ static void test_basket_limits(void **state)
 		{"a", 1, 100, -1, 0},
 		{"a", 1, 100, 0, -1},
 	};
-	struct kp_member_in m = {10};
+	struct kp_member_in m = {10, -1, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -677,8 +677,9 @@ static void test_largest_basket(void **state)
 		"[{\"min_subtotal\":100000000000000,\"percent\":100}]}}");
 	struct kp_line_in *lines = calloc(KP_MAX_LINES + 1, sizeof *lines);
 	struct kp_line_result *out = calloc(KP_MAX_LINES + 1, sizeof *out);
-	struct kp_basket b = {lines, KP_MAX_LINES, INT64_MAX, INT64_MAX, KP_CHANNEL_APP, 0};
-	struct kp_member_in m = {INT64_MAX};
+	struct kp_basket b = {lines, KP_MAX_LINES, INT64_MAX, INT64_MAX, KP_CHANNEL_APP, 0,
+			      "main", NULL};
+	struct kp_member_in m = {INT64_MAX, -1, NULL};
 	struct kp_result r = {.lines = out};
 	const int64_t max_amount = KP_MAX_QTY * KP_MAX_PRICE;
 
@@ -1062,8 +1063,8 @@ static void run_property_case(struct rng *g, unsigned seed, int iteration,
 			      struct kp_line_in *lines, struct kp_line_result *out)
 {
 	struct random_program rp;
-	struct kp_member_in member = {0};
-	struct kp_basket b = {lines, 0, 0, 0, KP_CHANNEL_STORE, 0};
+	struct kp_member_in member = {0, -1, NULL};
+	struct kp_basket b = {lines, 0, 0, 0, KP_CHANNEL_STORE, 0, "main", NULL};
 	struct kp_result r = {.lines = out};
 	struct property_case c = {seed, iteration, &rp.p, &b, NULL, &r};
 
@@ -1230,11 +1231,7 @@ static void test_program_refused(void **state)
 	} bad[] = {
 		{"{\"bogus\":1}", "bogus: unknown field"},
 		{"{\"earn\":{\"percnt\":5}}", "earn.percnt: unknown field"},
-		{"{\"tiers\":{\"basis\":\"lifetime\"}}", "tiers: not supported by this version"},
-		{"{\"campaigns\":[]}", "campaigns: not supported by this version"},
 		{"{\"events\":{}}", "events: not supported by this version"},
-		{"{\"thresholds\":[]}", "thresholds: not supported by this version"},
-		{"{\"stamps\":[]}", "stamps: not supported by this version"},
 		{"{\"earn\":{\"tiers\":1}}", "earn.tiers: unknown field"},
 		{"{\"earn\":{\"percent\":2.555}}", "earn.percent" PERCENT_MSG},
 		{"{\"earn\":{\"percent\":\"2.555\"}}", "earn.percent" PERCENT_MSG},

@@ -1,0 +1,372 @@
+/*
+ * engine.c — in-process commit throughput of the engine, and beside it the
+ * ceiling: raw SQLite inserts of the same rows on the same database.
+ *
+ * Usage: engine --db FILE [--members N] [--threads T] [--seconds S] [--seed S]
+ *
+ * Phase 1 (engine): T threads call kp_engine_purchase_commit on workload.h
+ * baskets for S seconds; the writer's group commit batches them, each batch
+ * one durable transaction (WAL, synchronous=FULL). fsync and fdatasync are
+ * interposed (below) to count the durable commits of the WAL, so the
+ * average number of purchases per transaction is measured, not assumed.
+ *
+ * Phase 2 (ceiling): one thread, one plain SQLite connection with the
+ * engine's settings (WAL, synchronous=FULL, foreign keys, 64 MiB cache) on
+ * the same database — so the same tables, indexes and sizes — inserts per
+ * purchase what a commit stores: the purchase row with its answer text, its
+ * lines, its lot, its transfer and the member's balance update, in
+ * transactions of the measured batch size. No rules, no reads, no ledger:
+ * the rows alone. The rows are consistent (verify still holds).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "ledger/ledger.h"
+#include "util/error.h"
+#include "workload.h"
+
+#define MAX_THREADS 256
+
+/* ---- counting durable commits: fsync/fdatasync of a -wal file --------- */
+
+static atomic_llong wal_syncs, db_syncs;
+
+static void count_sync(int fd)
+{
+	char link[64], path[PATH_MAX];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	if (n <= 0)
+		return;
+	path[n] = '\0';
+	if (n > 4 && strcmp(path + n - 4, "-wal") == 0)
+		atomic_fetch_add(&wal_syncs, 1);
+	else
+		atomic_fetch_add(&db_syncs, 1);
+}
+
+int fsync(int fd);
+int fdatasync(int fd);
+
+int fsync(int fd)
+{
+	static int (*real)(int);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "fsync");
+	count_sync(fd);
+	return real(fd);
+}
+
+int fdatasync(int fd)
+{
+	static int (*real)(int);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "fdatasync");
+	count_sync(fd);
+	return real(fd);
+}
+
+/* ---- phase 1: the engine ------------------------------------------------ */
+
+struct run {
+	struct kp_engine *e;
+	struct bench_members members;
+	uint64_t seed;
+	char tag[16];
+	atomic_llong next, ok, failed;
+	atomic_bool stop;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *committer(void *arg)
+{
+	struct run *r = arg;
+	while (!atomic_load(&r->stop)) {
+		long long k = atomic_fetch_add(&r->next, 1);
+		struct bench_rng rng;
+		struct bench_basket b;
+		bench_rng_seed(&rng, r->seed * 7777777ull + (uint64_t)k);
+		bench_basket_make(&b, &r->members, &rng);
+		char receipt[48], who[24], hash[KP_HASH_HEX];
+		snprintf(receipt, sizeof receipt, "E-%s-%lld", r->tag, k);
+		snprintf(who, sizeof who, "%lld", (long long)b.member);
+		snprintf(hash, sizeof hash, "%064llx", k);
+		struct kp_purchase_req req = {
+			.receipt_id = receipt, .who = KP_REF_MEMBER, .who_value = who,
+			.partner = "main", .channel = KP_CHANNEL_STORE, .lines = b.lines,
+			.n_lines = b.n_lines, .redeem_points = b.redeem_points, .hash = hash,
+		};
+		json_t *answer = NULL;
+		bool replay = false;
+		struct kp_why why = {{0}};
+		int rc = kp_engine_purchase_commit(r->e, &req, &answer, &replay, &why);
+		atomic_fetch_add(rc ? &r->failed : &r->ok, 1);
+		json_decref(answer);
+	}
+	return NULL;
+}
+
+struct result {
+	double per_s, batch, seconds;
+	long long ok, failed;
+};
+
+static int run_engine(struct run *r, const char *db, int threads, double seconds,
+		      struct result *out)
+{
+	struct kp_engine_config cfg = {.db = db};
+	struct kp_why why = {{0}};
+	int rc = kp_engine_open(&cfg, &r->e, &why);
+	if (rc) {
+		fprintf(stderr, "engine: %s: %s\n", db, why.text[0] ? why.text : kp_strerror(rc));
+		return rc;
+	}
+	pthread_t th[MAX_THREADS];
+	long long w0 = atomic_load(&wal_syncs), d0 = atomic_load(&db_syncs);
+	double t0 = now_s();
+	for (int i = 0; i < threads; i++)
+		pthread_create(&th[i], NULL, committer, r);
+	struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+	nanosleep(&ts, NULL);
+	atomic_store(&r->stop, true);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	double t = now_s() - t0;
+	long long commits = (atomic_load(&wal_syncs) - w0) - (atomic_load(&db_syncs) - d0);
+	kp_engine_close(r->e);
+	out->ok = atomic_load(&r->ok), out->failed = atomic_load(&r->failed);
+	out->seconds = t;
+	out->per_s = (double)out->ok / t;
+	out->batch = commits > 0 ? (double)(out->ok + out->failed) / (double)commits : 1;
+	return 0;
+}
+
+/* ---- phase 2: raw inserts of the same rows ------------------------------ */
+
+static const char *const raw_sql[] = {
+	"INSERT INTO purchases (partner, receipt_id, member_id, program_version, at, "
+	"request_hash, subtotal, discount, points_redeemed, certificates, to_pay, "
+	"points_earned, earn_lot_id, answer, spend) "
+	"VALUES ('main', ?, ?, 1, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?)",
+	"INSERT INTO purchase_lines (purchase_id, line_no, sku, category, qty, price, amount, "
+	"discount, points, certificates, paid, earned) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
+	"INSERT INTO lots (id, member_id, points, remaining, expires_at, available_at, pending, "
+	"purchase_id, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+	"INSERT INTO transfers (at, member_id, entry, from_acc, to_acc, points, lot_id, "
+	"purchase_id, ref) VALUES (?, ?, 1, 1, 4, ?, ?, ?, ?)",
+	"UPDATE members SET available = available + ?, lifetime_spend = lifetime_spend + ? "
+	"WHERE id = ?",
+	"SELECT coalesce(max(id), 0) FROM lots",
+	"SELECT coalesce(max(id), 0) FROM purchases",
+};
+enum { R_PURCHASE, R_LINE, R_LOT, R_TRANSFER, R_MEMBER, R_MAX_LOT, R_MAX_PURCHASE, R_N };
+
+struct raw {
+	sqlite3 *db;
+	sqlite3_stmt *st[R_N];
+	int64_t lot_id, purchase_id;
+};
+
+static int step(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc;
+}
+
+static int64_t scalar(sqlite3_stmt *st)
+{
+	int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return v;
+}
+
+/* One purchase's rows, as a commit stores them: 5% earned, no discount, no redemption. */
+static int raw_purchase(struct raw *w, const struct bench_basket *b, const char *receipt,
+			int64_t now)
+{
+	static const char answer_pad[] = "{\"applied\":[\"base\"],\"balance\":{\"available\":0,"
+		"\"pending\":0},\"certificates\":0,\"discount\":0,\"status\":\"committed\"}";
+	int64_t subtotal = 0, earned = 0, line_earned[BENCH_MAX_LINES];
+	for (size_t i = 0; i < b->n_lines; i++) {
+		int64_t amount = b->lines[i].qty * b->lines[i].price;
+		subtotal += amount;
+		line_earned[i] = amount * 5 / 10000; /* 5% of the money, in points of 1.00 */
+		earned += line_earned[i];
+	}
+	int64_t pid = ++w->purchase_id, lot = earned > 0 ? ++w->lot_id : 0;
+	char answer[2048], hash[KP_HASH_HEX];
+	/* an answer of the size the engine stores: ~180 bytes a line plus the totals */
+	int n = snprintf(answer, sizeof answer, "%s", answer_pad);
+	for (size_t i = 0; i < b->n_lines && n < 1800; i++)
+		n += snprintf(answer + n, sizeof answer - (size_t)n, "%-160s", b->lines[i].sku);
+	snprintf(hash, sizeof hash, "%064llx", (long long)pid);
+	sqlite3_stmt *s = w->st[R_PURCHASE];
+	sqlite3_bind_text(s, 1, receipt, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, b->member);
+	sqlite3_bind_int64(s, 3, now);
+	sqlite3_bind_text(s, 4, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, subtotal);
+	sqlite3_bind_int64(s, 6, subtotal);
+	sqlite3_bind_int64(s, 7, earned);
+	lot ? sqlite3_bind_int64(s, 8, lot) : sqlite3_bind_null(s, 8);
+	sqlite3_bind_text(s, 9, answer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 10, subtotal);
+	int rc = step(s);
+	if (!rc && sqlite3_last_insert_rowid(w->db) != pid)
+		return SQLITE_MISMATCH;
+	for (size_t i = 0; !rc && i < b->n_lines; i++) {
+		s = w->st[R_LINE];
+		int64_t amount = b->lines[i].qty * b->lines[i].price;
+		sqlite3_bind_int64(s, 1, pid);
+		sqlite3_bind_int64(s, 2, (int64_t)i);
+		sqlite3_bind_text(s, 3, b->lines[i].sku, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, b->lines[i].category, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 5, b->lines[i].qty);
+		sqlite3_bind_int64(s, 6, b->lines[i].price);
+		sqlite3_bind_int64(s, 7, amount);
+		sqlite3_bind_int64(s, 8, amount);
+		sqlite3_bind_int64(s, 9, line_earned[i]);
+		rc = step(s);
+	}
+	if (!rc && lot) {
+		s = w->st[R_LOT];
+		sqlite3_bind_int64(s, 1, lot);
+		sqlite3_bind_int64(s, 2, b->member);
+		sqlite3_bind_int64(s, 3, earned);
+		sqlite3_bind_int64(s, 4, earned);
+		sqlite3_bind_int64(s, 5, now + 365 * 86400);
+		sqlite3_bind_int64(s, 6, now);
+		sqlite3_bind_int64(s, 7, pid);
+		sqlite3_bind_int64(s, 8, now);
+		rc = step(s);
+		s = w->st[R_TRANSFER];
+		sqlite3_bind_int64(s, 1, now);
+		sqlite3_bind_int64(s, 2, b->member);
+		sqlite3_bind_int64(s, 3, earned);
+		sqlite3_bind_int64(s, 4, lot);
+		sqlite3_bind_int64(s, 5, pid);
+		sqlite3_bind_text(s, 6, receipt, -1, SQLITE_STATIC);
+		rc = rc ? rc : step(s);
+	}
+	s = w->st[R_MEMBER];
+	sqlite3_bind_int64(s, 1, earned);
+	sqlite3_bind_int64(s, 2, subtotal);
+	sqlite3_bind_int64(s, 3, b->member);
+	return rc ? rc : step(s);
+}
+
+static int run_raw(struct run *r, const char *db, double seconds, int batch, struct result *out)
+{
+	struct raw w = {0};
+	int rc = sqlite3_open(db, &w.db);
+	if (!rc)
+		rc = sqlite3_exec(w.db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+				  "PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;"
+				  "PRAGMA busy_timeout = 5000;", NULL, NULL, NULL);
+	for (int i = 0; !rc && i < R_N; i++)
+		rc = sqlite3_prepare_v2(w.db, raw_sql[i], -1, &w.st[i], NULL);
+	if (rc) {
+		fprintf(stderr, "engine: raw: %s\n", sqlite3_errmsg(w.db));
+		sqlite3_close(w.db);
+		return rc;
+	}
+	w.lot_id = scalar(w.st[R_MAX_LOT]);
+	w.purchase_id = scalar(w.st[R_MAX_PURCHASE]);
+	long long done = 0, k = 0;
+	double t0 = now_s(), t = 0;
+	while (!rc && (t = now_s() - t0) < seconds) {
+		rc = sqlite3_exec(w.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		int64_t now = (int64_t)time(NULL);
+		for (int i = 0; !rc && i < batch; i++, k++) {
+			struct bench_rng rng;
+			struct bench_basket b;
+			char receipt[48];
+			bench_rng_seed(&rng, r->seed * 7777777ull + (uint64_t)k);
+			bench_basket_make(&b, &r->members, &rng);
+			snprintf(receipt, sizeof receipt, "W-%s-%lld", r->tag, k);
+			rc = raw_purchase(&w, &b, receipt, now);
+		}
+		rc = rc ? rc : sqlite3_exec(w.db, "COMMIT", NULL, NULL, NULL);
+		done += rc ? 0 : batch;
+	}
+	if (rc)
+		fprintf(stderr, "engine: raw: %s\n", sqlite3_errmsg(w.db));
+	for (int i = 0; i < R_N; i++)
+		sqlite3_finalize(w.st[i]);
+	sqlite3_close(w.db);
+	out->ok = done, out->failed = 0, out->seconds = t, out->batch = batch;
+	out->per_s = (double)done / t;
+	return rc;
+}
+
+static long long arg_ll(const char *v)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || *end || x < 0) {
+		fprintf(stderr, "engine: bad number %s\n", v);
+		exit(2);
+	}
+	return x;
+}
+
+int main(int argc, char **argv)
+{
+	const char *db = NULL;
+	long long members = 10000, threads = 64, seconds = 10, seed = 2;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		const char *k = argv[i], *v = argv[i + 1];
+		if (!strcmp(k, "--db")) db = v;
+		else if (!strcmp(k, "--members")) members = arg_ll(v);
+		else if (!strcmp(k, "--threads")) threads = arg_ll(v);
+		else if (!strcmp(k, "--seconds")) seconds = arg_ll(v);
+		else if (!strcmp(k, "--seed")) seed = arg_ll(v);
+		else { fprintf(stderr, "engine: unknown option %s\n", k); return 2; }
+	}
+	if (!db || members < 1 || threads < 1 || threads > MAX_THREADS || seconds < 1) {
+		fprintf(stderr, "usage: engine --db FILE [--members N] [--threads T<=256] "
+				"[--seconds S] [--seed S]\n");
+		return 2;
+	}
+	static struct run r;
+	r.seed = (uint64_t)seed;
+	snprintf(r.tag, sizeof r.tag, "%lx%x", (long)time(NULL), (unsigned)getpid());
+	if (bench_members_init(&r.members, (size_t)members, 1)) /* seed 1: gen's weights */
+		return 1;
+	struct result eng = {0}, raw = {0};
+	if (run_engine(&r, db, (int)threads, (double)seconds, &eng))
+		return 1;
+	int batch = (int)(eng.batch + 0.5);
+	if (run_raw(&r, db, (double)seconds, batch < 1 ? 1 : batch, &raw))
+		return 1;
+	bench_members_release(&r.members);
+	printf("| in-process commit | threads | purchases | failed | seconds | purchases/s "
+	       "| purchases per transaction |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|\n");
+	printf("| engine (kp_engine_purchase_commit) | %lld | %lld | %lld | %.1f | %.0f | %.1f |\n",
+	       threads, eng.ok, eng.failed, eng.seconds, eng.per_s, eng.batch);
+	printf("| raw SQLite inserts, same rows | 1 | %lld | 0 | %.1f | %.0f | %d |\n", raw.ok,
+	       raw.seconds, raw.per_s, batch);
+	printf("| engine / raw | | | | | %.2f | |\n", eng.per_s / raw.per_s);
+	printf("result: engine_per_s=%.0f raw_per_s=%.0f batch=%.1f ratio=%.3f failed=%lld\n",
+	       eng.per_s, raw.per_s, eng.batch, eng.per_s / raw.per_s, eng.failed);
+	return eng.failed ? 1 : 0;
+}

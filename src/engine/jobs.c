@@ -1,0 +1,242 @@
+/*
+ * jobs.c — the scheduled jobs, as functions of the clock and the database.
+ *
+ * The lots job finds members with a lot that is due (expired, pending past
+ * its hold, or within the reminder window) and handles each member in the
+ * writer: expire, activate, remind, then thresholds. The tier review walks
+ * all members once per review period. Both go in batches of BATCH members,
+ * each batch one writer job, so no transaction grows without bound.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/mechanics.h"
+#include "util/error.h"
+#include "util/timeutil.h"
+
+#define BATCH 200
+
+struct batch_job {
+	const struct kp_program *program;
+	int64_t now;
+	const int64_t *ids;
+	size_t n;
+	struct kp_jobs_report *report;
+};
+
+/* Record a reminder once per lot about to expire. */
+static int remind(struct kp_conn *c, const struct member_state *ms, int64_t now,
+		  int64_t remind_until, int64_t *count)
+{
+	for (size_t i = 0; i < ms->points.n_lots; i++) {
+		const struct kp_lot *l = &ms->points.lots[i];
+		if (l->remaining == 0 || l->expires_at <= now || l->expires_at > remind_until)
+			continue;
+		char ref[32], at[21];
+		snprintf(ref, sizeof ref, "lot:%lld", (long long)l->id);
+		kp_time_format(l->expires_at, at);
+		json_t *payload = json_pack("{s:I,s:s}", "points", (json_int_t)l->remaining,
+					    "expires_at", at);
+		char *text = payload ? json_text(payload) : NULL;
+		json_decref(payload);
+		int rc = text ? c->ops->event_insert(c, ms->row.id, "points_expiring", ref, text, now)
+			      : KP_ENOMEM;
+		free(text);
+		if (rc == 0)
+			(*count)++;
+		else if (rc != KP_ECONFLICT)
+			return rc;
+	}
+	return 0;
+}
+
+static int lots_member(struct kp_conn *c, struct batch_job *j, int64_t id)
+{
+	const struct kp_program *p = j->program;
+	struct kp_member_row row;
+	struct member_state ms;
+	int rc = c->ops->member_get_id(c, id, &row);
+	if (!rc)
+		rc = member_state_load(c, p, j->now, &row, 0, &ms);
+	if (rc)
+		return rc;
+	struct kp_plan plan = {.cap = kp_ledger_plan_bound(&ms.points) * 2};
+	plan.postings = calloc(plan.cap, sizeof *plan.postings);
+	int64_t expired = 0, activated = 0;
+	if (!plan.postings)
+		rc = KP_ENOMEM;
+	if (!rc && (expired = kp_ledger_expire(&ms.points, j->now, &plan)) < 0)
+		rc = (int)expired;
+	if (!rc && (activated = kp_ledger_activate(&ms.points, j->now, &plan)) < 0)
+		rc = (int)activated;
+	struct posting_ctx ctx = {.member_id = id, .now = j->now};
+	if (!rc)
+		rc = persist_plan(c, &ctx, &ms.points, &plan);
+	if (!rc)
+		rc = remind(c, &ms, j->now, j->now + p->remind_days_before * KP_SECONDS_PER_DAY,
+			    &j->report->reminders);
+	if (!rc)
+		rc = apply_thresholds(c, p, &ms, j->now, NULL, &j->report->certificates_issued);
+	if (!rc) {
+		j->report->expired_points += expired;
+		j->report->activated_points += activated;
+	}
+	free(plan.postings);
+	member_state_release(&ms);
+	return rc;
+}
+
+static int lots_batch_run(struct kp_conn *c, void *arg)
+{
+	struct batch_job *j = arg;
+	for (size_t i = 0; i < j->n; i++) {
+		int rc = lots_member(c, j, j->ids[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Review one member: the tier their spend reaches now, down as well as up. */
+static int review_member(struct kp_conn *c, struct batch_job *j, int64_t id)
+{
+	const struct kp_program *p = j->program;
+	struct kp_member_row row;
+	struct member_state ms = {0};
+	int rc = c->ops->member_get_id(c, id, &row);
+	if (rc)
+		return rc;
+	ms.row = row;
+	if ((rc = basis_spend(c, p, &row, j->now, &ms.basis_spend)))
+		return rc;
+	ms.tier = effective_tier(p, &row, ms.basis_spend);
+	int reached = kp_rules_tier_for_spend(p, ms.basis_spend);
+	if (reached < ms.tier)
+		j->report->tier_downgrades++;
+	j->report->tier_reviews++;
+	return set_tier(c, p, &ms, reached, j->now, "review");
+}
+
+static int review_batch_run(struct kp_conn *c, void *arg)
+{
+	struct batch_job *j = arg;
+	for (size_t i = 0; i < j->n; i++) {
+		int rc = review_member(c, j, j->ids[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+typedef int (*list_fn)(struct kp_conn *c, const struct batch_job *j, int64_t after,
+		       int64_t *ids, size_t cap, size_t *n);
+
+static int list_due(struct kp_conn *c, const struct batch_job *j, int64_t after, int64_t *ids,
+		    size_t cap, size_t *n)
+{
+	int64_t remind_until = j->now + j->program->remind_days_before * KP_SECONDS_PER_DAY;
+	return c->ops->members_with_due_lots(c, j->now, remind_until, after, ids, cap, n);
+}
+
+static int list_all(struct kp_conn *c, const struct batch_job *j, int64_t after, int64_t *ids,
+		    size_t cap, size_t *n)
+{
+	(void)j;
+	return c->ops->member_ids(c, after, ids, cap, n);
+}
+
+/* List members on a reader, batch by batch, and run each batch on the writer. */
+static int for_members(struct kp_engine *e, struct batch_job *j, list_fn list, kp_write_fn run)
+{
+	int64_t ids[BATCH], after = 0;
+	size_t n;
+	do {
+		struct kp_conn *c;
+		int rc = reader_acquire(e, &c);
+		if (rc)
+			return rc;
+		rc = list(c, j, after, ids, BATCH, &n);
+		reader_release(e, c);
+		if (!rc && n > 0) {
+			j->ids = ids;
+			j->n = n;
+			rc = kp_writer_submit(e->writer, run, j);
+		}
+		if (rc)
+			return rc;
+		after = n ? ids[n - 1] : after;
+	} while (n == BATCH);
+	return 0;
+}
+
+/* "2027-01" (monthly) or "2027" (yearly), in the program's local time. */
+static void review_period(const struct kp_program *p, int64_t now, char out[16])
+{
+	int64_t local = now + p->utc_offset_s;
+	int64_t days = local / KP_SECONDS_PER_DAY - (local % KP_SECONDS_PER_DAY < 0);
+	int64_t y;
+	unsigned m, d;
+	kp_civil_from_days(days, &y, &m, &d);
+	if (p->tier_review == KP_REVIEW_YEARLY)
+		snprintf(out, 16, "%04lld", (long long)y);
+	else
+		snprintf(out, 16, "%04lld-%02u", (long long)y, m);
+}
+
+struct period_job {
+	const char *period;
+	char last[16];
+	bool read;
+};
+
+static int period_run(struct kp_conn *c, void *arg)
+{
+	struct period_job *j = arg;
+	if (j->read)
+		return c->ops->job_period_get(c, "tier_review", j->last, sizeof j->last);
+	return c->ops->job_period_set(c, "tier_review", j->period);
+}
+
+static int tier_review(struct kp_engine *e, struct batch_job *j)
+{
+	char period[16];
+	review_period(j->program, j->now, period);
+	struct period_job pj = {.period = period, .read = true};
+	int rc = kp_writer_submit(e->writer, period_run, &pj);
+	if (rc || strcmp(pj.last, period) == 0)
+		return rc;
+	/* The first run only starts the calendar: a review is due at the next period. */
+	if (pj.last[0])
+		rc = for_members(e, j, list_all, review_batch_run);
+	pj.read = false;
+	return rc ? rc : kp_writer_submit(e->writer, period_run, &pj);
+}
+
+int kp_engine_jobs_run(struct kp_engine *e, struct kp_jobs_report *out, struct kp_why *why)
+{
+	assert(out);
+	memset(out, 0, sizeof *out);
+	const struct kp_program *p;
+	int rc = kp_engine_program(e, 0, &p, NULL);
+	if (rc == KP_ENOPROGRAM)
+		return 0; /* nothing is due without a program */
+	if (rc)
+		return kp_why(why, rc, "cannot load the current program");
+	struct batch_job j = {.program = p, .now = kp_engine_now(e), .report = out};
+	rc = for_members(e, &j, list_due, lots_batch_run);
+	if (!rc && p->n_tiers > 0)
+		rc = tier_review(e, &j);
+	return rc;
+}
+
+json_t *kp_jobs_report_json(const struct kp_jobs_report *r)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "expired_points",
+			 (json_int_t)r->expired_points, "activated_points",
+			 (json_int_t)r->activated_points, "reminders", (json_int_t)r->reminders,
+			 "certificates_issued", (json_int_t)r->certificates_issued, "tier_reviews",
+			 (json_int_t)r->tier_reviews, "tier_downgrades",
+			 (json_int_t)r->tier_downgrades);
+}
