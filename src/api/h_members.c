@@ -157,3 +157,163 @@ void h_member_history(struct request *req, struct response *res)
 	else
 		respond(res, 200, answer);
 }
+
+/* An optional Idempotency-Key, scoped to the calling key and the route. */
+static int read_idem(struct request *req, const char *route, bool required, struct kp_idem *idem,
+		     char scope[96], char hash[65], struct kp_why *why)
+{
+	const char *key = header(req, "Idempotency-Key");
+	if (!key)
+		return required ? kp_why(why, KP_EINVAL, "Idempotency-Key: header is required")
+				: 0;
+	if (strlen(key) < 1 || strlen(key) > 200)
+		return kp_why(why, KP_EINVAL, "Idempotency-Key: must be 1 to 200 bytes");
+	snprintf(scope, 96, "%lld:%s", (long long)req->who.key_id, route);
+	/* the path's member is part of what the key stands for */
+	char salt[160];
+	snprintf(salt, sizeof salt, "%s:%s", route, req->params[0]);
+	request_hash(req, salt, hash);
+	idem->scope = scope;
+	idem->key = key;
+	idem->hash = hash;
+	return 0;
+}
+
+void h_card_replace(struct request *req, struct response *res)
+{
+	static const char *const fields[] = {"replace", NULL};
+	struct kp_why why = {""};
+	struct kp_idem idem = {0};
+	char scope[96], hash[65];
+	const char *old;
+	json_t *answer = NULL;
+	int status = 201;
+	int rc = v_keys(req->json, "", fields, &why);
+	if (!rc)
+		rc = v_string(req->json, "", "replace", true, 1, KP_CARD_MAX, &old, &why);
+	if (!rc)
+		rc = read_idem(req, "cards", false, &idem, scope, hash, &why);
+	if (!rc)
+		rc = kp_engine_card_replace(req->engine, req->params[0], old,
+					    idem.key ? &idem : NULL, &answer, &status, &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, status, answer);
+}
+
+/* A string field PATCH may set or clear (null). */
+static int patch_field(const json_t *b, const char *key, size_t min, size_t max, bool *set,
+		       const char **out, struct kp_why *why)
+{
+	*set = json_object_get(b, key) != NULL;
+	return *set ? v_string(b, "", key, false, min, max, out, why) : 0;
+}
+
+static int read_patch(const json_t *b, struct kp_member_patch *p, char phone[KP_PHONE_E164_MAX + 1],
+		      struct kp_why *why)
+{
+	static const char *const fields[] = {"phone", "email", "name", "birthday", "external_id",
+					     "consents", NULL};
+	static const char *const consents[] = {"personal_data", "email", "sms", "push", NULL};
+	int64_t day;
+	int rc = v_keys(b, "", fields, why);
+	if (!rc)
+		rc = patch_field(b, "phone", 1, 40, &p->set_phone, &p->phone, why);
+	if (!rc && p->phone) {
+		if (kp_phone_normalize(p->phone, phone))
+			return kp_why(why, KP_EINVAL, "phone: %s is not a phone number", p->phone);
+		p->phone = phone;
+	}
+	if (!rc)
+		rc = patch_field(b, "email", 3, KP_EMAIL_MAX, &p->set_email, &p->email, why);
+	if (!rc && p->email && !strchr(p->email, '@'))
+		rc = kp_why(why, KP_EINVAL, "email: must contain @");
+	if (!rc)
+		rc = patch_field(b, "name", 1, KP_PERSON_NAME_MAX, &p->set_name, &p->name, why);
+	if (!rc)
+		rc = patch_field(b, "birthday", 10, 10, &p->set_birthday, &p->birthday, why);
+	if (!rc && p->birthday && kp_date_parse(p->birthday, &day))
+		rc = kp_why(why, KP_EINVAL, "birthday: must be a date like 1990-05-17");
+	if (!rc)
+		rc = patch_field(b, "external_id", 1, KP_EXTERNAL_ID_MAX, &p->set_external_id,
+				 &p->external_id, why);
+	json_t *c = json_object_get(b, "consents");
+	if (!rc && c) {
+		rc = v_object(c, "consents", why);
+		if (!rc)
+			rc = v_keys(c, "consents", consents, why);
+		for (unsigned i = 0; !rc && consents[i]; i++) {
+			bool given = false;
+			if (!json_object_get(c, consents[i]))
+				continue;
+			rc = v_bool(c, "consents", consents[i], &given, why);
+			p->consents_mask |= 1u << i;
+			p->consents_value |= given ? 1u << i : 0;
+		}
+	}
+	return rc;
+}
+
+void h_member_update(struct request *req, struct response *res)
+{
+	struct kp_why why = {""};
+	struct kp_member_patch p = {.key_id = req->who.key_id};
+	char phone[KP_PHONE_E164_MAX + 1];
+	json_t *answer = NULL;
+	int rc = read_patch(req->json, &p, phone, &why);
+	if (!rc)
+		rc = kp_engine_member_update(req->engine, req->params[0], &p, &answer, &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, 200, answer);
+}
+
+void h_member_export(struct request *req, struct response *res)
+{
+	struct kp_why why = {""};
+	json_t *answer = NULL;
+	int rc = kp_engine_member_export(req->engine, req->params[0], &answer, &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, 200, answer);
+}
+
+void h_member_erase(struct request *req, struct response *res)
+{
+	struct kp_why why = {""};
+	json_t *answer = NULL;
+	int rc = kp_engine_member_erase(req->engine, req->params[0], req->who.key_id, &answer, &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, 200, answer);
+}
+
+void h_adjustment_create(struct request *req, struct response *res)
+{
+	static const char *const fields[] = {"points", "reason", NULL};
+	struct kp_why why = {""};
+	struct kp_idem idem = {0};
+	char scope[96], hash[65];
+	int64_t points = 0;
+	const char *reason;
+	json_t *answer = NULL;
+	int status = 201;
+	int rc = v_keys(req->json, "", fields, &why);
+	if (!rc)
+		rc = v_int(req->json, "", "points", true, -1000000000, 1000000000, &points, &why);
+	if (!rc)
+		rc = v_string(req->json, "", "reason", true, 1, KP_RECEIPT_MAX, &reason, &why);
+	if (!rc)
+		rc = read_idem(req, "adjustments", true, &idem, scope, hash, &why);
+	if (!rc)
+		rc = kp_engine_adjust(req->engine, req->params[0], points, reason, &idem,
+				      req->who.key_id, &answer, &status, &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, status, answer);
+}

@@ -86,6 +86,7 @@ typedef void handler_fn(struct request *req, struct response *res);
 handler_fn h_health, h_program_get, h_program_put, h_partner_create, h_key_create, h_clock_set;
 handler_fn h_jobs_run;
 handler_fn h_member_create, h_member_find, h_member_get, h_member_balance, h_member_history;
+handler_fn h_card_replace, h_member_update, h_member_export, h_member_erase, h_adjustment_create;
 handler_fn h_purchase_quote, h_purchase_commit, h_purchase_get, h_refund_create;
 
 #endif

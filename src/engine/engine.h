@@ -143,6 +143,39 @@ int kp_engine_member_balance(struct kp_engine *e, const char *id, json_t **answe
 int kp_engine_member_history(struct kp_engine *e, const char *id, const char *cursor,
 			     size_t limit, json_t **answer, struct kp_why *why);
 
+/* ---- the customer's side (engine/customers.c) ---- */
+
+/* Block card `old` of member `id` and issue a new one; balance, tier and history stay. */
+int kp_engine_card_replace(struct kp_engine *e, const char *id, const char *old,
+			   const struct kp_idem *idem, json_t **answer, int *status,
+			   struct kp_why *why);
+
+/* What PATCH /v1/members/{id} changes: a field is changed when its set_ flag is
+ * true (to NULL = cleared); consents named in consents_mask get consents_value. */
+struct kp_member_patch {
+	bool set_phone, set_email, set_name, set_birthday, set_external_id;
+	const char *phone, *email, *name, *birthday, *external_id;
+	unsigned consents_mask, consents_value;
+	int64_t key_id;
+};
+
+int kp_engine_member_update(struct kp_engine *e, const char *id, const struct kp_member_patch *p,
+			    json_t **answer, struct kp_why *why);
+
+/* Everything held about a member: personal data, cards, consent history, balance,
+ * ledger history, purchases and bonuses. */
+int kp_engine_member_export(struct kp_engine *e, const char *id, json_t **answer,
+			    struct kp_why *why);
+
+/* Erase personal data (name, phone, email, birthday, external id); the ledger stays. */
+int kp_engine_member_erase(struct kp_engine *e, const char *id, int64_t key_id,
+			   json_t **answer, struct kp_why *why);
+
+/* A manual adjustment by an admin (±points, with a reason), audited. */
+int kp_engine_adjust(struct kp_engine *e, const char *id, int64_t points, const char *reason,
+		     const struct kp_idem *idem, int64_t key_id, json_t **answer, int *status,
+		     struct kp_why *why);
+
 /* ---- purchases and refunds (engine/purchase.c, engine/refund.c) ---- */
 
 enum kp_member_ref { KP_REF_NONE, KP_REF_MEMBER, KP_REF_CARD, KP_REF_PHONE };

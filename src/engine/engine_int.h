@@ -48,6 +48,9 @@ json_t *json_parse_stored(const char *text);
 int log_consents(struct kp_conn *c, int64_t member_id, unsigned before, unsigned after,
 		 int64_t now, int64_t key_id, bool all);
 
+/* A new random card number (13 digits, Luhn check digit). */
+void kp_card_new(char card[KP_CARD_MAX + 1]);
+
 /* A member as the API shows it. */
 json_t *member_json(const struct kp_member_row *m);
 
@@ -76,7 +79,17 @@ struct posting_ctx {
 int persist_plan(struct kp_conn *c, const struct posting_ctx *ctx, struct kp_member_points *m,
 		 struct kp_plan *plan);
 
-/* Resolve a member reference on connection c. */
+/*
+ * The kept answer for idem: 0 and *answer and *status when this key was used
+ * with this body, KP_EIDEMPOTENCY with another body, KP_ENOTFOUND if unused.
+ */
+int idem_replay(struct kp_conn *c, const struct kp_idem *idem, json_t **answer, int *status,
+		struct kp_why *why);
+/* Keep the answer for idem (in the same job as the work it answers). */
+int idem_keep(struct kp_conn *c, const struct kp_idem *idem, int status, const json_t *answer,
+	      int64_t now);
+
+/* Resolve a member reference on connection c (a blocked card: KP_ECARDBLOCKED). */
 int find_member(struct kp_conn *c, enum kp_member_ref who, const char *value,
 		struct kp_member_row *out, struct kp_why *why);
 

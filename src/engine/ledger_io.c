@@ -77,6 +77,16 @@ int find_member(struct kp_conn *c, enum kp_member_ref who, const char *value,
 	static const char *const names[] = {
 		[KP_REF_MEMBER] = "id", [KP_REF_CARD] = "card", [KP_REF_PHONE] = "phone"};
 	assert(who != KP_REF_NONE && value);
+	if (who == KP_REF_CARD) {
+		struct kp_card_row card;
+		int rc = c->ops->card_get(c, value, &card);
+		if (rc == KP_ENOTFOUND)
+			return kp_why(why, rc, "no member with card %s", value);
+		if (!rc && card.status == KP_CARD_BLOCKED)
+			return kp_why(why, KP_ECARDBLOCKED, "card %s is blocked; use the member's "
+							    "new card", value);
+		return rc ? rc : c->ops->member_get_id(c, card.member_id, out);
+	}
 	int rc = c->ops->member_get(c, keys[who], value, out);
 	if (rc == KP_ENOTFOUND)
 		return kp_why(why, rc, "no member with %s %s", names[who], value);

@@ -41,7 +41,7 @@ bool kp_card_is_valid(const char *card)
 	return luhn_digit(card, n - 1) == card[n - 1] - '0';
 }
 
-static void new_card(char card[KP_CARD_MAX + 1])
+void kp_card_new(char card[KP_CARD_MAX + 1])
 {
 	card[0] = '2'; /* in-store numbering range, as EAN-13 reserves 20–29 */
 	for (int i = 1; i < CARD_DIGITS - 1; i++)
@@ -74,16 +74,20 @@ static json_t *opt_string(const char *s)
 
 json_t *member_json(const struct kp_member_row *m)
 {
-	char id[24], at[21];
+	char id[24], at[21], erased[21];
 	member_id_text(m->id, id);
 	kp_time_format(m->created_at, at);
-	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:s,s:o}", "id", id, "card",
+	kp_time_format(m->erased_at, erased);
+	json_t *j = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:s,s:o}", "id", id, "card",
 			 m->card, "phone", opt_string(m->phone), "email", opt_string(m->email),
 			 "name", opt_string(m->name), "birthday", opt_string(m->birthday),
 			 "external_id", opt_string(m->external_id), "referral_code",
 			 m->referral_code, "consents", consents_json(m->consents), "tier",
 			 m->tier[0] ? json_string(m->tier) : json_null(), "created_at", at, "balance",
 			 balance_json(m->available, m->pending, m->debt));
+	if (j && m->erased_at)
+		json_object_set_new(j, "erased_at", json_string(erased));
+	return j;
 }
 
 /* Record each consent that changed (or every one, at registration). */
@@ -164,7 +168,7 @@ static int insert_member(struct kp_conn *c, struct create_job *j, struct kp_memb
 		m->referred_by = referrer.id;
 	}
 	for (int attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
-		new_card(m->card);
+		kp_card_new(m->card);
 		new_referral_code(m->referral_code);
 		int rc = c->ops->member_insert(c, m);
 		if (!rc)
@@ -185,19 +189,7 @@ static int create_run(struct kp_conn *c, void *arg)
 {
 	struct create_job *j = arg;
 	if (j->idem) {
-		char hash[KP_HASH_HEX], *stored = NULL;
-		int rc = c->ops->idem_find(c, j->idem->scope, j->idem->key, hash, &j->status,
-					   &stored);
-		if (rc == 0) {
-			bool same = strcmp(hash, j->idem->hash) == 0;
-			j->answer = same ? json_parse_stored(stored) : NULL;
-			free(stored);
-			if (!same)
-				return kp_why(j->why, KP_EIDEMPOTENCY,
-					      "Idempotency-Key %s was used with another body",
-					      j->idem->key);
-			return j->answer ? 0 : KP_ESTORE;
-		}
+		int rc = idem_replay(c, j->idem, &j->answer, &j->status, j->why);
 		if (rc != KP_ENOTFOUND)
 			return rc;
 	}
@@ -208,14 +200,7 @@ static int create_run(struct kp_conn *c, void *arg)
 	j->status = 201;
 	if (!(j->answer = member_json(&m)))
 		return KP_ENOMEM;
-	if (!j->idem)
-		return 0;
-	char *text = json_text(j->answer);
-	rc = text ? c->ops->idem_insert(c, j->idem->scope, j->idem->key, j->idem->hash, 201, text,
-					j->now)
-		  : KP_ENOMEM;
-	free(text);
-	return rc;
+	return j->idem ? idem_keep(c, j->idem, 201, j->answer, j->now) : 0;
 }
 
 int kp_engine_member_create(struct kp_engine *e, const struct kp_member_new *m,
@@ -251,6 +236,11 @@ static int lookup(struct kp_engine *e, enum kp_member_key by, const char *value,
 	int rc = reader_acquire(e, &c);
 	if (rc)
 		return rc;
+	if (by == KP_MEMBER_BY_CARD) {
+		rc = find_member(c, KP_REF_CARD, value, m, why);
+		reader_release(e, c);
+		return rc;
+	}
 	rc = c->ops->member_get(c, by, value, m);
 	reader_release(e, c);
 	if (rc == KP_ENOTFOUND)

@@ -74,7 +74,10 @@ struct kp_card_row {
 	int64_t issued_at, blocked_at;
 };
 
+#ifndef KP_COUPON_KIND_DEFINED /* also in rules/rules.h */
+#define KP_COUPON_KIND_DEFINED
 enum kp_coupon_kind { KP_COUPON_PERCENT = 0, KP_COUPON_AMOUNT, KP_COUPON_POINTS };
+#endif
 
 struct kp_coupon_row {
 	char code[65];
