@@ -176,6 +176,28 @@ int kp_engine_adjust(struct kp_engine *e, const char *id, int64_t points, const 
 		     const struct kp_idem *idem, int64_t key_id, json_t **answer, int *status,
 		     struct kp_why *why);
 
+/* ---- coupons and gift certificates (engine/instruments.c) ---- */
+
+#define KP_MAX_BATCH 100000 /* coupons made by one batch request */
+
+/* Issue a certificate of `amount` minor units (expires_at KP_NEVER = never). */
+int kp_engine_certificate_issue(struct kp_engine *e, int64_t amount, int64_t expires_at,
+				const char *partner, const struct kp_idem *idem, json_t **answer,
+				int *status, struct kp_why *why);
+int kp_engine_certificate_get(struct kp_engine *e, const char *code, json_t **answer,
+			      struct kp_why *why);
+
+/* Create one coupon (coupon->code set) or `count` coupons with random codes
+ * starting with `prefix` (coupon->code ignored). */
+int kp_engine_coupon_create(struct kp_engine *e, const struct kp_coupon_row *coupon,
+			    const struct kp_idem *idem, int64_t key_id, json_t **answer,
+			    int *status, struct kp_why *why);
+int kp_engine_coupon_batch(struct kp_engine *e, const struct kp_coupon_row *coupon,
+			   const char *prefix, int64_t count, const struct kp_idem *idem,
+			   int64_t key_id, json_t **answer, int *status, struct kp_why *why);
+int kp_engine_coupon_get(struct kp_engine *e, const char *code, json_t **answer,
+			 struct kp_why *why);
+
 /* ---- purchases and refunds (engine/purchase.c, engine/refund.c) ---- */
 
 enum kp_member_ref { KP_REF_NONE, KP_REF_MEMBER, KP_REF_CARD, KP_REF_PHONE };
