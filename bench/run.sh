@@ -58,8 +58,8 @@ show() { # print a program's table; keep its "result:" line for the summary
 		esac
 	done
 }
-get() { # get KEY [MATCH]: the value of KEY on the first results line matching MATCH
-	grep -- "${2:-}" "$RESULTS" | head -1 | tr ' ' '\n' | sed -n "s/^$1=//p"
+get() { # get KEY [MATCH]: KEY's value on the first results line with KEY and MATCH
+	grep -- "$1=" "$RESULTS" | grep -- "${2:-}" | head -1 | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
 ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 

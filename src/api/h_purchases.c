@@ -147,9 +147,7 @@ static int read_basket(struct request *req, bool commit, struct basket_in *b, st
 			   why);
 	if (!rc)
 		rc = v_bool(body, "", "hold", &hold, why);
-	if (!rc && hold)
-		rc = kp_why(why, KP_EINVAL, "hold: two-phase purchases are not supported by this "
-					    "version yet");
+	b->req.hold = hold;
 	if (!rc)
 		rc = read_codes(body, "coupons", b->codes[0], &b->req.n_coupons, why);
 	if (!rc)
@@ -266,4 +264,34 @@ void h_refund_create(struct request *req, struct response *res)
 		respond_error(res, rc, &why);
 	else
 		respond(res, replay ? 200 : 201, answer);
+}
+
+/* confirm and cancel take no body but the partner for admin keys (?partner=). */
+static void hold_op(struct request *req, struct response *res,
+		    int (*op)(struct kp_engine *, const char *, const char *, json_t **,
+			      struct kp_why *))
+{
+	static const char *const no_fields[] = {NULL};
+	struct kp_why why = {""};
+	const char *partner;
+	json_t *answer = NULL;
+	int rc = req->json ? v_keys(req->json, "", no_fields, &why) : 0;
+	if (!rc)
+		rc = acting_partner(req, query_arg(req, "partner"), &partner, &why);
+	if (!rc)
+		rc = op(req->engine, partner, req->params[0], &answer, &why);
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, 200, answer);
+}
+
+void h_purchase_confirm(struct request *req, struct response *res)
+{
+	hold_op(req, res, kp_engine_purchase_confirm);
+}
+
+void h_purchase_cancel(struct request *req, struct response *res)
+{
+	hold_op(req, res, kp_engine_purchase_cancel);
 }

@@ -49,6 +49,8 @@ static const struct route routes[] = {
 	{"POST", "/v1/purchases", ADMIN | POS, JSON_BODY, h_purchase_commit},
 	{"GET", "/v1/purchases/{}", ADMIN | POS, NO_BODY, h_purchase_get},
 	{"POST", "/v1/purchases/{}/refunds", ADMIN | POS, JSON_BODY, h_refund_create},
+	{"POST", "/v1/purchases/{}/confirm", ADMIN | POS, OPTIONAL_JSON_BODY, h_purchase_confirm},
+	{"POST", "/v1/purchases/{}/cancel", ADMIN | POS, OPTIONAL_JSON_BODY, h_purchase_cancel},
 };
 
 #define MAX_SEGMENTS 8

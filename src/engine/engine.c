@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/error.h"
 #include "util/timeutil.h"
@@ -187,6 +188,59 @@ int kp_engine_program_get(struct kp_engine *e, int64_t *version, char **doc)
 	return rc;
 }
 
+/* ---- the checkpointer ---------------------------------------------------- */
+
+#define CHECKPOINT_EVERY_MS 250
+
+static void *checkpointer_main(void *arg)
+{
+	struct kp_engine *e = arg;
+	struct kp_conn *c = NULL;
+	char err[256];
+	if (kp_store_open(e->db, false, &c, err, sizeof err) != 0) {
+		fprintf(stderr, "kopilka: checkpointer: %s\n", err);
+		return NULL;
+	}
+	pthread_mutex_lock(&e->checkpoint_lock);
+	while (!e->checkpoint_stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&e->checkpoint_wake, &e->checkpoint_lock, &until);
+		pthread_mutex_unlock(&e->checkpoint_lock);
+		c->ops->checkpoint(c);
+		pthread_mutex_lock(&e->checkpoint_lock);
+	}
+	pthread_mutex_unlock(&e->checkpoint_lock);
+	c->ops->checkpoint(c);
+	c->ops->close(c);
+	return NULL;
+}
+
+static int checkpointer_start(struct kp_engine *e)
+{
+	pthread_mutex_init(&e->checkpoint_lock, NULL);
+	pthread_cond_init(&e->checkpoint_wake, NULL);
+	e->checkpoint_running = pthread_create(&e->checkpointer, NULL, checkpointer_main, e) == 0;
+	return e->checkpoint_running ? 0 : KP_ENOMEM;
+}
+
+static void checkpointer_stop(struct kp_engine *e)
+{
+	if (!e->checkpoint_running)
+		return;
+	pthread_mutex_lock(&e->checkpoint_lock);
+	e->checkpoint_stop = true;
+	pthread_cond_signal(&e->checkpoint_wake);
+	pthread_mutex_unlock(&e->checkpoint_lock);
+	pthread_join(e->checkpointer, NULL);
+	pthread_mutex_destroy(&e->checkpoint_lock);
+	pthread_cond_destroy(&e->checkpoint_wake);
+	e->checkpoint_running = false;
+}
+
 /* ---- open and close ---------------------------------------------------- */
 
 static int open_writer(struct kp_engine *e, const struct kp_engine_config *cfg,
@@ -205,11 +259,12 @@ static int open_writer(struct kp_engine *e, const struct kp_engine_config *cfg,
 		c->ops->close(c);
 		return kp_why(why, rc, "cannot load the stored program");
 	}
+	c->ops->writer_mode(c);
 	rc = kp_writer_start(c, cfg->queue_cap ? cfg->queue_cap : 4096,
 			     cfg->batch_max ? cfg->batch_max : 512, &e->writer);
 	if (rc)
 		c->ops->close(c);
-	return rc;
+	return rc ? rc : checkpointer_start(e);
 }
 
 int kp_engine_open(const struct kp_engine_config *cfg, struct kp_engine **out, struct kp_why *why)
@@ -223,12 +278,13 @@ int kp_engine_open(const struct kp_engine_config *cfg, struct kp_engine **out, s
 	e->test_clock = cfg->test_clock;
 	atomic_init(&e->clock, INT64_MIN);
 	atomic_init(&e->current_version, 0);
-	e->readers.max = cfg->readers ? cfg->readers : 8;
+	e->readers.max = cfg->readers ? cfg->readers : 32;
 	e->readers.idle = calloc(e->readers.max, sizeof *e->readers.idle);
 	pthread_mutex_init(&e->readers.lock, NULL);
 	pthread_cond_init(&e->readers.freed, NULL);
 	pthread_mutex_init(&e->programs_lock, NULL);
-	int rc = !e->db || !e->readers.idle ? KP_ENOMEM : open_writer(e, cfg, why);
+	e->keys = key_cache_new();
+	int rc = !e->db || !e->readers.idle || !e->keys ? KP_ENOMEM : open_writer(e, cfg, why);
 	if (rc) {
 		kp_engine_close(e);
 		return rc;
@@ -242,6 +298,8 @@ void kp_engine_close(struct kp_engine *e)
 	if (!e)
 		return;
 	kp_writer_stop(e->writer);
+	checkpointer_stop(e);
+	key_cache_free(e->keys);
 	assert(e->readers.n_idle == e->readers.n_open);
 	for (size_t i = 0; i < e->readers.n_idle; i++)
 		e->readers.idle[i]->ops->close(e->readers.idle[i]);

@@ -216,6 +216,7 @@ struct kp_purchase_req {
 	const char *const *certificates;
 	size_t n_certificates;
 	const char *hash;           /* hash of the canonical request body */
+	bool hold;                  /* two-phase: reserve now, confirm or cancel later */
 };
 
 int kp_engine_purchase_quote(struct kp_engine *e, const struct kp_purchase_req *req,
@@ -224,6 +225,19 @@ int kp_engine_purchase_quote(struct kp_engine *e, const struct kp_purchase_req *
 /* Commit; *replay is true when this receipt was already committed with this body. */
 int kp_engine_purchase_commit(struct kp_engine *e, const struct kp_purchase_req *req,
 			      json_t **answer, bool *replay, struct kp_why *why);
+
+/*
+ * Two-phase purchases (engine/holds.c). A hold reserved the points to spend,
+ * the coupons, the certificates' amounts, campaign budgets and stamps.
+ * Confirm earns the points and counts the spend and tier exactly as a
+ * one-step purchase; cancel gives every reservation back. Both are
+ * idempotent; confirming a cancelled hold (or cancelling a confirmed one)
+ * is KP_ECONFLICT, and so is either on a purchase that was never held.
+ */
+int kp_engine_purchase_confirm(struct kp_engine *e, const char *partner, const char *receipt_id,
+			       json_t **answer, struct kp_why *why);
+int kp_engine_purchase_cancel(struct kp_engine *e, const char *partner, const char *receipt_id,
+			      json_t **answer, struct kp_why *why);
 
 /* The committed purchase with its refunds. */
 int kp_engine_purchase_get(struct kp_engine *e, const char *partner, const char *receipt_id,
@@ -255,6 +269,7 @@ struct kp_jobs_report {
 	int64_t certificates_issued; /* by thresholds reached through activation */
 	int64_t tier_reviews;        /* members reviewed (0 unless a review was due) */
 	int64_t tier_downgrades;
+	int64_t holds_released;      /* two-phase holds not confirmed in time */
 };
 
 /*

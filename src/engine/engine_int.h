@@ -28,11 +28,24 @@ struct kp_engine {
 	struct kp_writer *writer;
 	struct reader_pool readers;
 
+	/* The checkpointer: copies the WAL into the database off the commit path. */
+	pthread_t checkpointer;
+	pthread_mutex_t checkpoint_lock;
+	pthread_cond_t checkpoint_wake;
+	bool checkpoint_stop, checkpoint_running;
+
+	/* Recently seen API keys: hash → principal, for a few seconds. */
+	struct key_cache *keys;
+
 	/* Compiled programs by version, loaded on first use, kept until close. */
 	pthread_mutex_t programs_lock;
 	struct kp_program *programs[MAX_PROGRAM_VERSIONS + 1];
 	_Atomic int64_t current_version; /* 0 = no program */
 };
+
+/* The API key cache (keys.c). */
+struct key_cache *key_cache_new(void);
+void key_cache_free(struct key_cache *k);
 
 /* Borrow a reader connection (blocks while all are busy). */
 int reader_acquire(struct kp_engine *e, struct kp_conn **out);
@@ -88,6 +101,15 @@ int idem_replay(struct kp_conn *c, const struct kp_idem *idem, json_t **answer, 
 /* Keep the answer for idem (in the same job as the work it answers). */
 int idem_keep(struct kp_conn *c, const struct kp_idem *idem, int status, const json_t *answer,
 	      int64_t now);
+
+/* The lots a purchase spent from (malloc'ed into *out, which may grow). */
+int load_spent(struct kp_conn *c, int64_t purchase_id, struct kp_spent_lot **out, size_t *n);
+/* Returns of `points` to the lots spent from, latest-expiring first. */
+size_t plan_returns(const struct kp_spent_lot *spent, size_t n_spent, int64_t points,
+		    struct kp_lot_return *out);
+
+/* Cancel every hold whose time ran out by now; adds how many to *count. */
+int release_expired_holds(struct kp_engine *e, int64_t now, int64_t *count);
 
 /* Resolve a member reference on connection c (a blocked card: KP_ECARDBLOCKED). */
 int find_member(struct kp_conn *c, enum kp_member_ref who, const char *value,

@@ -225,7 +225,9 @@ int kp_engine_jobs_run(struct kp_engine *e, struct kp_jobs_report *out, struct k
 	if (rc)
 		return kp_why(why, rc, "cannot load the current program");
 	struct batch_job j = {.program = p, .now = kp_engine_now(e), .report = out};
-	rc = for_members(e, &j, list_due, lots_batch_run);
+	rc = release_expired_holds(e, j.now, &out->holds_released);
+	if (!rc)
+		rc = for_members(e, &j, list_due, lots_batch_run);
 	if (!rc && p->n_tiers > 0)
 		rc = tier_review(e, &j);
 	return rc;
@@ -233,7 +235,8 @@ int kp_engine_jobs_run(struct kp_engine *e, struct kp_jobs_report *out, struct k
 
 json_t *kp_jobs_report_json(const struct kp_jobs_report *r)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "expired_points",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "holds_released",
+			 (json_int_t)r->holds_released, "expired_points",
 			 (json_int_t)r->expired_points, "activated_points",
 			 (json_int_t)r->activated_points, "reminders", (json_int_t)r->reminders,
 			 "certificates_issued", (json_int_t)r->certificates_issued, "tier_reviews",

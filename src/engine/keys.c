@@ -6,12 +6,78 @@
  * that hash, so no stored secret is ever compared byte by byte.
  */
 #include <assert.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/engine_int.h"
 #include "util/crypto.h"
 #include "util/error.h"
+#include "util/timeutil.h"
+
+/*
+ * Recently authenticated keys, so a busy till does not cost a database read
+ * per request. An entry is trusted for KEY_CACHE_NS; a key revoked elsewhere
+ * stops working within that time.
+ */
+#define KEY_CACHE_SLOTS 256
+#define KEY_CACHE_NS 2000000000LL
+
+struct key_slot {
+	char hash[KP_HASH_HEX];
+	struct kp_principal who;
+	int64_t loaded_ns;
+};
+
+struct key_cache {
+	pthread_mutex_t lock;
+	struct key_slot slot[KEY_CACHE_SLOTS];
+};
+
+struct key_cache *key_cache_new(void)
+{
+	struct key_cache *k = calloc(1, sizeof *k);
+	if (k)
+		pthread_mutex_init(&k->lock, NULL);
+	return k;
+}
+
+void key_cache_free(struct key_cache *k)
+{
+	if (!k)
+		return;
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+static struct key_slot *slot_of(struct key_cache *k, const char *hash)
+{
+	unsigned idx = (unsigned)strtoul((char[3]){hash[0], hash[1], 0}, NULL, 16);
+	return &k->slot[idx % KEY_CACHE_SLOTS];
+}
+
+static bool cache_get(struct key_cache *k, const char *hash, struct kp_principal *out)
+{
+	pthread_mutex_lock(&k->lock);
+	struct key_slot *s = slot_of(k, hash);
+	bool hit = strcmp(s->hash, hash) == 0 &&
+		   kp_time_mono_ns() - s->loaded_ns < KEY_CACHE_NS;
+	if (hit)
+		*out = s->who;
+	pthread_mutex_unlock(&k->lock);
+	return hit;
+}
+
+static void cache_put(struct key_cache *k, const char *hash, const struct kp_principal *who)
+{
+	pthread_mutex_lock(&k->lock);
+	struct key_slot *s = slot_of(k, hash);
+	snprintf(s->hash, sizeof s->hash, "%s", hash);
+	s->who = *who;
+	s->loaded_ns = kp_time_mono_ns();
+	pthread_mutex_unlock(&k->lock);
+}
 
 static void new_secret(char secret[KP_KEY_SECRET_LEN + 1])
 {
@@ -109,6 +175,8 @@ int kp_engine_authenticate(struct kp_engine *e, const char *secret, struct kp_pr
 		return KP_EUNAUTHORIZED;
 	char hash[KP_HASH_HEX];
 	kp_crypto_hash_hex(secret, strlen(secret), hash);
+	if (cache_get(e->keys, hash, out))
+		return 0;
 	struct kp_conn *c;
 	int rc = reader_acquire(e, &c);
 	if (rc)
@@ -123,6 +191,7 @@ int kp_engine_authenticate(struct kp_engine *e, const char *secret, struct kp_pr
 	out->key_id = row.id;
 	snprintf(out->role, sizeof out->role, "%s", row.role);
 	snprintf(out->partner, sizeof out->partner, "%s", row.partner);
+	cache_put(e->keys, hash, out);
 	return 0;
 }
 

@@ -173,3 +173,28 @@ json_t *tier_progress_json(const struct kp_program *p, int tier, int64_t spend)
 			 next ? next->name : NULL, "remaining",
 			 next ? json_integer(kp_max64(0, next->min_spend - spend)) : json_null());
 }
+
+int credit_earned(struct kp_conn *c, const struct kp_program *p, struct member_state *ms,
+		  int64_t points, int64_t now, struct kp_plan *plan)
+{
+	assert(points > 0);
+	struct kp_lot lot = {
+		.expires_at = p->expiry_days > 0 ? now + p->expiry_days * KP_SECONDS_PER_DAY
+						 : KP_NEVER,
+		.available_at = now + p->hold_days * KP_SECONDS_PER_DAY,
+		.pending = p->hold_days > 0,
+	};
+	int rc = c->ops->lot_next_id(c, &lot.id);
+	return rc ? rc : kp_ledger_credit(&ms->points, points, &lot, KP_ENTRY_EARN, plan);
+}
+
+int add_spend(struct kp_conn *c, const struct kp_program *p, struct member_state *ms,
+	      int64_t spend, int64_t now)
+{
+	int rc = c->ops->member_add_spend(c, ms->row.id, spend);
+	if (rc || p->n_tiers == 0)
+		return rc;
+	ms->basis_spend += spend;
+	int reached = kp_rules_tier_for_spend(p, ms->basis_spend);
+	return set_tier(c, p, ms, reached > ms->tier ? reached : ms->tier, now, "purchase");
+}

@@ -51,6 +51,19 @@ int set_tier(struct kp_conn *c, const struct kp_program *p, struct member_state 
 int apply_thresholds(struct kp_conn *c, const struct kp_program *p, struct member_state *ms,
 		     int64_t now, json_t *issued, int64_t *count);
 
+/*
+ * Credit points a purchase earned as a new lot (pending for the program's
+ * hold_days, expiring after expiry_days), into plan. The lot's id comes from
+ * the store; the caller sets its purchase_id before persisting.
+ */
+int credit_earned(struct kp_conn *c, const struct kp_program *p, struct member_state *ms,
+		  int64_t points, int64_t now, struct kp_plan *plan);
+
+/* Add a purchase's after-discount spend and upgrade the tier at once if it reaches
+ * a higher level (a downgrade waits for the review). */
+int add_spend(struct kp_conn *c, const struct kp_program *p, struct member_state *ms,
+	      int64_t spend, int64_t now);
+
 /* A member's tier as the API shows it: the name, or NULL without tiers. */
 const char *tier_name(const struct kp_program *p, int tier);
 

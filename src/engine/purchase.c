@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/codes.h"
 #include "engine/mechanics.h"
 #include "util/error.h"
 #include "util/timeutil.h"
@@ -22,6 +23,7 @@ struct computed {
 	int64_t version;
 	bool has_member;
 	struct member_state ms;         /* when has_member */
+	struct presented codes;         /* coupons and certificates presented */
 	int64_t budget_left[KP_MAX_CAMPAIGNS];
 	struct kp_result result;        /* result.lines malloc'ed */
 };
@@ -33,25 +35,12 @@ static void computed_release(struct computed *cp)
 	memset(cp, 0, sizeof *cp);
 }
 
-/* Until coupons and certificates exist (a later change), every code is unknown. */
-static int check_codes(const struct kp_purchase_req *req, struct kp_why *why)
-{
-	if (req->n_coupons > 0)
-		return kp_why(why, KP_ECOUPON, "coupon %s: unknown code", req->coupons[0]);
-	if (req->n_certificates > 0)
-		return kp_why(why, KP_ECERTIFICATE, "gift certificate %s: unknown code",
-			      req->certificates[0]);
-	return 0;
-}
-
 static int compute(struct kp_engine *e, struct kp_conn *c, const struct kp_purchase_req *req,
 		   int64_t now, struct computed *cp, struct kp_why *why)
 {
 	memset(cp, 0, sizeof *cp);
 	int rc = kp_engine_program(e, 0, &cp->program, &cp->version);
 	if (rc)
-		return rc;
-	if ((rc = check_codes(req, why)))
 		return rc;
 	rc = c->ops->partner_exists(c, req->partner);
 	if (rc == KP_ENOTFOUND)
@@ -71,6 +60,8 @@ static int compute(struct kp_engine *e, struct kp_conn *c, const struct kp_purch
 		member_in.tier = cp->ms.tier;
 		member_in.stamps = cp->ms.stamps;
 	}
+	if ((rc = codes_check(c, req, cp->has_member ? &cp->ms.row : NULL, now, &cp->codes, why)))
+		return rc;
 	if ((rc = budgets_left(c, cp->program, cp->budget_left)))
 		return rc;
 	cp->result.lines = calloc(req->n_lines, sizeof *cp->result.lines);
@@ -80,7 +71,9 @@ static int compute(struct kp_engine *e, struct kp_conn *c, const struct kp_purch
 		.lines = req->lines,
 		.n_lines = req->n_lines,
 		.redeem_points = req->redeem_points,
-		.certificate_funds = 0,
+		.certificate_funds = cp->codes.certificate_funds,
+		.coupons = cp->codes.coupon_in,
+		.n_coupons = cp->codes.n_coupons,
 		.channel = req->channel,
 		.now = now,
 		.partner = req->partner,
@@ -109,6 +102,30 @@ static json_t *lines_json(const struct kp_purchase_req *req, const struct kp_res
 	return lines;
 }
 
+/* Points each campaign added, by id (only those that added any): its budget cost. */
+static json_t *campaign_points_json(const struct computed *cp)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; o && i < cp->program->n_campaigns; i++)
+		if (cp->result.campaign_points[i] > 0)
+			json_object_set_new(o, cp->program->campaigns[i].id,
+					    json_integer(cp->result.campaign_points[i]));
+	return o;
+}
+
+/* What each coupon did: money off, or points added. */
+static json_t *coupons_json(const struct computed *cp)
+{
+	static const char *const kinds[] = {"percent", "amount", "points"};
+	json_t *list = json_array();
+	for (size_t i = 0; list && i < cp->codes.n_coupons; i++)
+		json_array_append_new(list, json_pack("{s:s,s:s,s:I}", "code",
+						      cp->codes.coupons[i].code, "kind",
+						      kinds[cp->codes.coupons[i].kind], "value",
+						      (json_int_t)cp->result.coupon_value[i]));
+	return list;
+}
+
 static json_t *applied_json(const struct kp_result *r)
 {
 	json_t *a = json_array();
@@ -133,6 +150,10 @@ static json_t *purchase_json(const struct kp_purchase_req *req, const struct com
 		(json_int_t)r->points_earned, "points_pending",
 		r->points_earned > 0 && cp->program->hold_days > 0, "lines", lines_json(req, r),
 		"applied", applied_json(r), "program_version", (json_int_t)cp->version);
+	if (a) {
+		json_object_set_new(a, "coupons", coupons_json(cp));
+		json_object_set_new(a, "campaign_points", campaign_points_json(cp));
+	}
 	return a;
 }
 
@@ -184,26 +205,18 @@ static int replay(struct kp_conn *c, struct commit_job *j)
 	return j->answer ? 0 : KP_ESTORE;
 }
 
-/* Spend and earn through the ledger; the new lot's id comes from the store. */
-static int plan_points(struct kp_conn *c, struct computed *cp, int64_t now, struct kp_plan *plan)
+/* Spend, and earn unless held (a hold earns at its confirmation). */
+static int plan_points(struct kp_conn *c, struct computed *cp, int64_t now, bool earn,
+		       struct kp_plan *plan)
 {
 	const struct kp_result *r = &cp->result;
 	int rc = 0;
 	if (r->points_redeemed > 0)
 		rc = kp_ledger_debit(&cp->ms.points, r->points_redeemed, now, KP_ACC_REDEEMED,
 				     KP_ENTRY_REDEEM, plan);
-	if (rc || r->points_earned == 0)
+	if (rc || !earn || r->points_earned == 0)
 		return rc;
-	const struct kp_program *p = cp->program;
-	struct kp_lot lot = {
-		.expires_at = p->expiry_days > 0 ? now + p->expiry_days * KP_SECONDS_PER_DAY
-						 : KP_NEVER,
-		.available_at = now + p->hold_days * KP_SECONDS_PER_DAY,
-		.pending = p->hold_days > 0,
-	};
-	if ((rc = c->ops->lot_next_id(c, &lot.id)))
-		return rc;
-	return kp_ledger_credit(&cp->ms.points, r->points_earned, &lot, KP_ENTRY_EARN, plan);
+	return credit_earned(c, cp->program, &cp->ms, r->points_earned, now, plan);
 }
 
 /* The stamp card a SKU counts on (the first that lists it), or NULL. */
@@ -268,7 +281,8 @@ static int store_purchase(struct kp_conn *c, struct commit_job *j, struct comput
 	return rc;
 }
 
-/* Stamps, budgets, spend and tier: what this purchase changes beyond points. */
+/* Stamps, budgets, spend and tier: what this purchase changes beyond points.
+ * A hold reserves the budgets and stamps; spend and tier wait for its confirmation. */
 static int store_mechanics(struct kp_conn *c, struct commit_job *j, struct computed *cp)
 {
 	const struct kp_program *p = cp->program;
@@ -283,28 +297,29 @@ static int store_mechanics(struct kp_conn *c, struct commit_job *j, struct compu
 	for (size_t i = 0; !rc && i < p->n_stamps; i++)
 		if (r->stamps_after[i] != ms->stamps[i])
 			rc = c->ops->stamp_set(c, ms->row.id, p->stamps[i].id, r->stamps_after[i]);
-	int64_t spend = r->subtotal - r->discount;
-	if (!rc)
-		rc = c->ops->member_add_spend(c, ms->row.id, spend);
-	if (rc || p->n_tiers == 0)
+	if (rc || j->req->hold)
 		return rc;
-	/* Upgrade at once, even by several levels; a downgrade waits for the review. */
-	ms->basis_spend += spend;
-	int reached = kp_rules_tier_for_spend(p, ms->basis_spend);
-	int tier = reached > ms->tier ? reached : ms->tier;
-	return set_tier(c, p, ms, tier, j->now, "purchase");
+	return add_spend(c, p, ms, r->subtotal - r->discount, j->now);
 }
 
-static int commit_answer(struct commit_job *j, struct computed *cp, json_t *issued)
+static int commit_answer(struct commit_job *j, struct computed *cp, json_t *issued,
+			 json_t *paid)
 {
 	j->answer = purchase_json(j->req, cp);
 	if (!j->answer) {
 		json_decref(issued);
+		json_decref(paid);
 		return KP_ENOMEM;
 	}
+	json_object_set_new(j->answer, "certificates_paid", paid);
 	char at[21];
 	kp_time_format(j->now, at);
-	json_object_set_new(j->answer, "status", json_string("committed"));
+	json_object_set_new(j->answer, "status", json_string(j->req->hold ? "held" : "committed"));
+	if (j->req->hold) {
+		char until[21];
+		kp_time_format(j->now + cp->program->hold_minutes * 60, until);
+		json_object_set_new(j->answer, "hold_expires_at", json_string(until));
+	}
 	json_object_set_new(j->answer, "at", json_string(at));
 	const char *tier = cp->has_member ? tier_name(cp->program, cp->ms.tier) : NULL;
 	json_object_set_new(j->answer, "tier", tier ? json_string(tier) : json_null());
@@ -326,7 +341,7 @@ static int commit_points(struct kp_conn *c, struct commit_job *j, struct compute
 	struct posting_ctx ctx = {.member_id = cp->ms.row.id, .purchase_id = purchase_id,
 				  .now = j->now, .ref = j->req->receipt_id};
 	int rc = persist_plan(c, &ctx, &cp->ms.points, plan);
-	if (!rc)
+	if (!rc && !j->req->hold)
 		rc = apply_thresholds(c, cp->program, &cp->ms, j->now, issued, NULL);
 	return rc;
 }
@@ -346,18 +361,25 @@ static int commit_run(struct kp_conn *c, void *arg)
 	if (!rc && cp.has_member) {
 		plan.cap = kp_ledger_plan_bound(&cp.ms.points) * 2;
 		plan.postings = calloc(plan.cap, sizeof *plan.postings);
-		rc = plan.postings ? plan_points(c, &cp, j->now, &plan) : KP_ENOMEM;
+		rc = plan.postings ? plan_points(c, &cp, j->now, !j->req->hold, &plan) : KP_ENOMEM;
 	}
+	json_t *paid = json_array();
 	if (!rc)
-		rc = issued ? store_purchase(c, j, &cp, &purchase_id) : KP_ENOMEM;
+		rc = issued && paid ? store_purchase(c, j, &cp, &purchase_id) : KP_ENOMEM;
+	if (!rc && j->req->hold)
+		rc = c->ops->purchase_set_hold(c, purchase_id,
+					       j->now + cp.program->hold_minutes * 60);
+	if (!rc)
+		rc = codes_use(c, &cp.codes, purchase_id, cp.has_member ? cp.ms.row.id : 0,
+			       cp.result.certificates, j->now, paid);
 	if (!rc && cp.has_member)
 		rc = commit_points(c, j, &cp, &plan, purchase_id, issued);
 	if (!rc)
 		rc = store_mechanics(c, j, &cp);
 	char *text = NULL;
 	if (!rc) {
-		rc = commit_answer(j, &cp, issued);
-		issued = NULL;
+		rc = commit_answer(j, &cp, issued, paid);
+		issued = paid = NULL;
 	}
 	if (!rc && !(text = json_text(j->answer)))
 		rc = KP_ENOMEM;
@@ -366,6 +388,7 @@ static int commit_run(struct kp_conn *c, void *arg)
 	free(text);
 	free(plan.postings);
 	json_decref(issued);
+	json_decref(paid);
 	computed_release(&cp);
 	if (rc) {
 		json_decref(j->answer);

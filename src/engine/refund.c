@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/codes.h"
 #include "engine/engine_int.h"
 #include "util/checked.h"
 #include "util/error.h"
@@ -29,7 +30,7 @@ struct refund_job {
 
 /* Per purchase line: units refunded now, and what they give back. */
 struct line_refund {
-	int64_t qty, money, points_returned, points_reversed, spend;
+	int64_t qty, money, points_returned, points_reversed, spend, certificates;
 };
 
 static int64_t share(int64_t total, int64_t refunded_before, int64_t now_qty, int64_t qty)
@@ -71,7 +72,7 @@ static int match_lines(const struct kp_refund_req *req, const struct kp_purchase
 }
 
 /* Which lots the returned points go back to: latest-expiring first. */
-static size_t plan_returns(const struct kp_spent_lot *spent, size_t n_spent, int64_t points,
+size_t plan_returns(const struct kp_spent_lot *spent, size_t n_spent, int64_t points,
 			   struct kp_lot_return *out)
 {
 	size_t n = 0;
@@ -88,7 +89,9 @@ static size_t plan_returns(const struct kp_spent_lot *spent, size_t n_spent, int
 }
 
 struct refund_totals {
-	int64_t money, returned, reversed, spend;
+	int64_t money, returned, reversed, spend, certificates;
+	bool whole; /* after this refund every unit of the purchase is refunded */
+	struct give_back back; /* the certificates' part, back to them */
 };
 
 /* Refunded units leave the stamp card they counted on (never below zero). */
@@ -124,7 +127,7 @@ static void member_side_release(struct member_side *ms)
 }
 
 /* The lots a purchase spent from, however many (a purchase can drain many small lots). */
-static int load_spent(struct kp_conn *c, int64_t purchase_id, struct kp_spent_lot **out,
+int load_spent(struct kp_conn *c, int64_t purchase_id, struct kp_spent_lot **out,
 		      size_t *n)
 {
 	for (size_t cap = 64; cap <= ((size_t)1 << 24); cap *= 4) {
@@ -195,11 +198,12 @@ static json_t *refund_json(const struct refund_job *j, const struct refund_total
 	json_t *balance = ms ? balance_json(ms->points.available, ms->points.pending,
 					    ms->points.debt)
 			     : json_null();
-	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:o}", "refund_id", j->req->refund_id,
+	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:o,s:o}", "refund_id", j->req->refund_id,
 			 "receipt_id", j->req->receipt_id, "partner", j->req->partner,
 			 "money_refund", (json_int_t)t->money, "points_reversed",
 			 (json_int_t)t->reversed, "points_returned", (json_int_t)t->returned,
-			 "at", at, "balance", balance);
+			 "at", at, "balance", balance, "certificates_returned",
+			 codes_back_json(&t->back));
 }
 
 static int store_refund(struct kp_conn *c, struct refund_job *j, const struct kp_purchase_row *p,
@@ -223,6 +227,9 @@ static int store_refund(struct kp_conn *c, struct refund_job *j, const struct kp
 							  lines[i].refunded_qty + lr[i].qty);
 	if (!rc)
 		rc = c->ops->purchase_add_spend(c, p->id, -t->spend);
+	/* A coupon's use is given back only with the whole purchase. */
+	if (!rc)
+		rc = codes_give_back(c, p->id, row.id, &t->back, t->whole, j->now);
 	if (!rc && ms)
 		rc = c->ops->member_add_spend(c, ms->member.id, -t->spend);
 	if (!rc && ms)
@@ -256,6 +263,9 @@ static int replay(struct kp_conn *c, struct refund_job *j)
 static void sum_refund(const struct kp_purchase_line_row *lines, struct line_refund *lr, size_t n,
 		       struct refund_totals *t)
 {
+	t->whole = true;
+	for (size_t i = 0; i < n; i++)
+		t->whole &= lines[i].refunded_qty + lr[i].qty == lines[i].qty;
 	for (size_t i = 0; i < n; i++) {
 		if (lr[i].qty == 0)
 			continue;
@@ -264,7 +274,9 @@ static void sum_refund(const struct kp_purchase_line_row *lines, struct line_ref
 		lr[i].points_returned = share(l->points, l->refunded_qty, lr[i].qty, l->qty);
 		lr[i].points_reversed = share(l->earned, l->refunded_qty, lr[i].qty, l->qty);
 		lr[i].spend = share(l->amount - l->discount, l->refunded_qty, lr[i].qty, l->qty);
+		lr[i].certificates = share(l->certificates, l->refunded_qty, lr[i].qty, l->qty);
 		t->spend += lr[i].spend;
+		t->certificates += lr[i].certificates;
 		t->money += lr[i].money;
 		t->returned += lr[i].points_returned;
 		t->reversed += lr[i].points_reversed;
@@ -282,6 +294,14 @@ static int refund_run(struct kp_conn *c, void *arg)
 	if (rc == KP_ENOTFOUND)
 		return kp_why(j->why, rc, "no purchase with receipt %s at partner %s",
 			      j->req->receipt_id, j->req->partner);
+	char status[16];
+	int64_t hold_until;
+	if (!rc)
+		rc = c->ops->purchase_status(c, p.id, status, &hold_until);
+	if (!rc && strcmp(status, "committed") != 0)
+		return kp_why(j->why, KP_ECONFLICT, "purchase %s is %s: %s", j->req->receipt_id,
+			      status, strcmp(status, "held") == 0 ? "confirm or cancel it"
+								  : "there is nothing to refund");
 	struct kp_purchase_line_row *lines = calloc(KP_MAX_LINES, sizeof *lines);
 	struct line_refund *lr = calloc(KP_MAX_LINES, sizeof *lr);
 	size_t n = 0;
@@ -294,6 +314,8 @@ static int refund_run(struct kp_conn *c, void *arg)
 		rc = match_lines(j->req, lines, n, lr, j->why);
 	if (!rc)
 		sum_refund(lines, lr, n, &t);
+	if (!rc)
+		rc = codes_plan_back(c, p.id, t.certificates, &t.back);
 	if (!rc && p.member_id)
 		rc = plan_member_side(c, &p, &t, j->now, &ms);
 	if (!rc && !(j->answer = refund_json(j, &t, p.member_id ? &ms : NULL)))

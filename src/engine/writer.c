@@ -12,6 +12,7 @@ struct job {
 	void *arg;
 	int rc;
 	bool done;
+	pthread_cond_t done_cond; /* its own, so a batch wakes only its submitters */
 	struct job *next;
 };
 
@@ -20,7 +21,6 @@ struct kp_writer {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t queued;   /* signalled when a job is queued or on stop */
-	pthread_cond_t finished; /* broadcast when a batch is answered */
 	struct job *head, *tail;
 	size_t depth, cap, batch_max;
 	bool stopping;
@@ -96,8 +96,8 @@ static void *writer_main(void *arg)
 		for (struct job *j = batch, *next; j; j = next) {
 			next = j->next;
 			j->done = true;
+			pthread_cond_signal(&j->done_cond);
 		}
-		pthread_cond_broadcast(&w->finished);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -114,11 +114,9 @@ int kp_writer_start(struct kp_conn *c, size_t queue_cap, size_t batch_max, struc
 	w->batch_max = batch_max;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->queued, NULL);
-	pthread_cond_init(&w->finished, NULL);
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		pthread_mutex_destroy(&w->lock);
 		pthread_cond_destroy(&w->queued);
-		pthread_cond_destroy(&w->finished);
 		free(w);
 		return KP_ENOMEM;
 	}
@@ -135,6 +133,7 @@ int kp_writer_submit(struct kp_writer *w, kp_write_fn fn, void *arg)
 		pthread_mutex_unlock(&w->lock);
 		return KP_EBUSY;
 	}
+	pthread_cond_init(&j.done_cond, NULL);
 	if (w->tail)
 		w->tail->next = &j;
 	else
@@ -143,8 +142,9 @@ int kp_writer_submit(struct kp_writer *w, kp_write_fn fn, void *arg)
 	w->depth++;
 	pthread_cond_signal(&w->queued);
 	while (!j.done)
-		pthread_cond_wait(&w->finished, &w->lock);
+		pthread_cond_wait(&j.done_cond, &w->lock);
 	pthread_mutex_unlock(&w->lock);
+	pthread_cond_destroy(&j.done_cond);
 	return j.rc;
 }
 
@@ -161,6 +161,5 @@ void kp_writer_stop(struct kp_writer *w)
 	w->conn->ops->close(w->conn);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->queued);
-	pthread_cond_destroy(&w->finished);
 	free(w);
 }

@@ -10,9 +10,12 @@
  * KP_MAX_MULTIPLIERS of them, so rates are kept exactly as integers in
  * bp × RATE_SCALE (100 per multiplier). Then
  *   E = round(Σ paid_i × rate_i / (100% × point_value)) + Σ bonus points,
- * rounded once. A campaign's contribution is E(active) − E(active without
- * it); a budgeted campaign whose contribution does not fit in what is left
- * of its budget is dropped. Dropping one can change the others'
+ * rounded once. The bonus points are the bonus_points campaigns' and the
+ * points coupons' (coupons.c); a coupon's are in E with and without any
+ * campaign, so they never count in a campaign's contribution or budget.
+ * A campaign's contribution is E(active) − E(active without it); a
+ * budgeted campaign whose contribution does not fit in what is left of its
+ * budget is dropped. Dropping one can change the others'
  * contributions, so the pass over the campaigns (document order) repeats
  * until it drops nothing: then every kept budgeted campaign fits.
  *
@@ -111,6 +114,9 @@ static int earned_parts(const struct earn *e, uint64_t active, int64_t *rate_par
 		if (c->kind == KP_CAMPAIGN_BONUS_POINTS)
 			*bonus += c->points; /* ≤ 64 × 10^9 */
 	}
+	/* coupons' points are only bounded by int64_t */
+	if (kp_add(*bonus, e->x->coupon_points, bonus))
+		return KP_EOVERFLOW;
 	assert(*rate_part >= 0 && *bonus >= 0);
 	return 0;
 }

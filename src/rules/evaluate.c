@@ -2,10 +2,11 @@
  * evaluate.c — the arithmetic of a purchase (rules.h, docs/rules.md).
  *
  * The steps run in the order of the contract: amounts, which campaigns
- * apply (campaigns.c), stamp cards (stamps.c), discounts (discount.c), points
- * redeemed, certificates, what is left to pay, points earned (earn.c). Each
- * step spreads its total over the lines by largest remainder, so the lines
- * add up to the totals by construction, and the end asserts that they do.
+ * apply (campaigns.c), stamp cards (stamps.c), discounts (discount.c),
+ * coupons (coupons.c), points redeemed, certificates, what is left to pay,
+ * points earned (earn.c). Each step spreads its total over the lines by
+ * largest remainder, so the lines add up to the totals by construction, and
+ * the end asserts that they do.
  *
  * Why nothing overflows within the basket limits: an amount is at most
  * KP_MAX_QTY × KP_MAX_PRICE = 1e14, a subtotal at most 1e17, and an amount
@@ -74,7 +75,7 @@ static int validate_basket(const struct kp_basket *b)
 		    l->price > KP_MAX_PRICE)
 			return KP_EINVAL;
 	}
-	return 0;
+	return kp_rules_validate_coupons(b);
 }
 
 /* A member's stamp counts must be on the cards: 0..every − 1. */
@@ -220,9 +221,11 @@ static void add_applied(struct kp_result *out, const char *rule_id)
 
 /*
  * A rule is listed when it changed the result: discounts that gave a line
- * money off, stamp cards that made a unit free, the base earn rate when it
- * was above 0 and a line earned by rate, then points campaigns whose
- * contribution was not 0 — in that order, campaigns in document order.
+ * money off, stamp cards that made a unit free, coupons that took money off
+ * or added points, the base earn rate when it was above 0 and a line earned
+ * by rate, then points campaigns whose contribution was not 0 — in that
+ * order, coupons in basket order, campaigns in document order. The same
+ * coupon code twice is listed once.
  */
 static void collect_applied(const struct purchase *x, struct kp_result *out)
 {
@@ -235,13 +238,16 @@ static void collect_applied(const struct purchase *x, struct kp_result *out)
 	for (size_t k = 0; k < p->n_stamps; k++)
 		if (x->stamps_used >> k & 1)
 			add_applied(out, p->stamps[k].rule_id);
+	for (size_t k = 0; k < x->b->n_coupons; k++)
+		if (x->coupons_used >> k & 1)
+			add_applied(out, out->coupon_rule_id[k]);
 	for (size_t i = 0; x->earn_base.bp > 0 && i < x->b->n_lines; i++)
 		if (x->rate_earned[i] > 0)
 			add_applied(out, x->earn_base.rule_id);
 	for (size_t c = 0; c < p->n_campaigns; c++)
 		if (x->points_changed >> c & 1)
 			add_applied(out, p->campaigns[c].rule_id);
-	assert(out->n_applied <= 2 + p->n_campaigns + p->n_stamps);
+	assert(out->n_applied <= 2 + p->n_campaigns + p->n_stamps + x->b->n_coupons);
 }
 
 static void assert_invariants(const struct kp_program *p, size_t n, const struct kp_result *out)
@@ -302,6 +308,8 @@ static int evaluate_steps(struct purchase *x, struct kp_result *out)
 	kp_rules_match_campaigns(x, out);
 	kp_rules_apply_stamps(x, out);
 	err = kp_rules_apply_discounts(x, out);
+	if (!err)
+		err = kp_rules_apply_coupons(x, out);
 	if (!err)
 		err = apply_redemption(x->p, x->b, x->m, x, out);
 	if (!err)

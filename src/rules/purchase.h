@@ -1,7 +1,7 @@
 /*
  * purchase.h — the state of one kp_rules_evaluate call, shared by the files
  * that compute its steps (evaluate.c, campaigns.c, stamps.c, discount.c,
- * earn.c). Internal to src/rules.
+ * coupons.c, earn.c). Internal to src/rules.
  *
  * The whole struct lives on kp_rules_evaluate's stack (about 90 KB at
  * KP_MAX_LINES): an evaluation allocates nothing. Campaigns are sets of bits
@@ -18,6 +18,7 @@
 
 _Static_assert(KP_MAX_CAMPAIGNS <= 64, "campaign sets are one uint64_t");
 _Static_assert(KP_MAX_STAMPS <= 32, "stamp card sets are one uint32_t");
+_Static_assert(KP_MAX_COUPONS <= 32, "coupon sets are one uint32_t");
 
 /* A percentage and the rule that set it (rule_id is NULL when none did). */
 struct rate {
@@ -35,6 +36,8 @@ struct purchase {
 	uint64_t line_campaigns[KP_MAX_LINES];	 /* campaigns that apply to each line */
 	uint64_t points_changed;		 /* points campaigns whose contribution is not 0 */
 	uint32_t stamps_used;			 /* stamp cards that made some unit free */
+	uint32_t coupons_used;			 /* basket coupons whose coupon_value > 0 */
+	int64_t coupon_points;			 /* points coupons' points (member known) */
 	const char *discount_rule[KP_MAX_LINES]; /* gave the line money off; NULL: none */
 	struct rate earn_base;			 /* the best base rate (the same for every line) */
 	int64_t rate_earned[KP_MAX_LINES];	 /* a line's share of the rate part of earned */
@@ -61,6 +64,16 @@ void kp_rules_apply_stamps(struct purchase *x, struct kp_result *out);
 
 /* Step 2: free units, then the best percentage per line. Returns 0 or KP_EOVERFLOW. */
 int kp_rules_apply_discounts(struct purchase *x, struct kp_result *out);
+
+/* A basket's coupons within the limits of rules.h: 0 or KP_EINVAL. */
+int kp_rules_validate_coupons(const struct kp_basket *b);
+
+/*
+ * Step 2, the end: the coupons in basket order on what the discounts before
+ * them left. Fills coupon_value, coupon_rule_id, x->coupons_used and
+ * x->coupon_points. Returns 0 or KP_EOVERFLOW.
+ */
+int kp_rules_apply_coupons(struct purchase *x, struct kp_result *out);
 
 /* Step 6: points earned, campaign budgets, campaign_points. 0 or KP_EOVERFLOW. */
 int kp_rules_apply_earn(struct purchase *x, struct kp_result *out);

@@ -19,9 +19,19 @@
  *      amount less its free units; they do not stack. The total percentage
  *      discount is ⌊Σ a_i × pct_i / 100%⌋ (a_i = amount less free units),
  *      spread over lines by largest remainder with weights a_i × pct_i.
+ *      Then the basket's coupons, in the order given, each on what is left
+ *      of each line after every discount before it (a'_i = amount_i − the
+ *      line's discount so far; excluded lines take coupons too):
+ *        percent: d = ⌊Σ a'_i × bp / 100%⌋, weights a'_i × bp, caps a'_i;
+ *        amount:  d = min(value, Σ a'_i), weights a'_i, caps a'_i — a coupon
+ *                 worth more than the check takes it to 0, never below;
+ *        points:  no money; `value` points join the fixed bonus points of
+ *                 step 6 (members only: an anonymous purchase gets nothing).
+ *      Coupon money counts in `discount` and in the lines' `discount` (but
+ *      not in their discount_bp, which stays the percentage).
  *   3. redemption: cap = min(⌊burn.max_percent × E / point_value⌋,
  *      Σ ⌊e_i / point_value⌋) where e_i is a non-excluded line's amount after
- *      discount and E = Σ e_i (a point is never split across lines, so no
+ *      every discount (coupons included) and E = Σ e_i (a point is never split across lines, so no
  *      line pays a negative amount); max_redeemable = min(cap, available);
  *      points_redeemed = min(requested, max_redeemable); the points are spread
  *      over eligible lines by largest remainder with weights e_i and per-line
@@ -37,18 +47,20 @@
  *      bonus_percent campaigns that apply to the line add to it, and
  *      multiplier campaigns that apply multiply the sum:
  *      rate_i = (base_i + Σ bonus_i) × Π factor_i (exact: factors have two
- *      decimals, at most KP_MAX_MULTIPLIERS). bonus_points campaigns add
- *      their points once. A campaign with a budget applies only while its
- *      contribution (earned with it − earned without it) fits in what is
- *      left of its budget; campaigns are considered in document order.
+ *      decimals, at most KP_MAX_MULTIPLIERS). bonus_points campaigns and
+ *      points coupons add their points once, unrounded and unmultiplied.
+ *      A campaign with a budget applies only while its contribution (earned
+ *      with it − earned without it, a coupon's points on both sides) fits in
+ *      what is left of its budget; campaigns are considered in document order.
  *      The total is spread over lines by largest remainder, weights
  *      paid_i × rate_i (amount_i when nothing is paid).
  *      An anonymous purchase (no member) redeems and earns nothing.
  *
  * Invariants of every successful evaluation (asserted by the implementation
  * and by the property tests): Σ line.discount = discount, Σ line.points =
- * points_redeemed, Σ line.paid = to_pay, Σ line.earned = points_earned, and
- * every line's paid ≥ 0.
+ * points_redeemed, Σ line.paid = to_pay, Σ line.earned = points_earned,
+ * every line's paid ≥ 0, and the money coupons' coupon_value add up to the
+ * discount beyond the stamp and percentage discounts.
  */
 #ifndef KP_RULES_RULES_H
 #define KP_RULES_RULES_H
@@ -61,8 +73,8 @@
 #define KP_MAX_LINES 1000
 #define KP_MAX_QTY 10000
 #define KP_MAX_PRICE 10000000000LL /* minor units: 100,000,000.00 per unit */
-/* rule ids one result can list: a discount and an earn rule, every campaign, every card */
-#define KP_MAX_APPLIED (2 + KP_MAX_CAMPAIGNS + KP_MAX_STAMPS)
+/* rule ids one result can list: a discount and an earn rule, every campaign, card, coupon */
+#define KP_MAX_APPLIED (2 + KP_MAX_CAMPAIGNS + KP_MAX_STAMPS + KP_MAX_COUPONS)
 #define KP_MAX_STEPS 32
 #define KP_MAX_EXCLUSIONS 256
 #define KP_MAX_NAME 200 /* bytes of a program name, sku, category */
@@ -72,6 +84,9 @@
 #define KP_MAX_STAMPS 16
 #define KP_MAX_THRESHOLDS 16
 #define KP_MAX_FILTER_ITEMS 256 /* entries of one campaign filter list */
+#define KP_MAX_COUPONS 20 /* coupons on one basket */
+/* bytes of a coupon's rule id "coupon:<code>" with its NUL */
+#define KP_COUPON_ID_SIZE (sizeof "coupon:" + KP_MAX_NAME)
 
 enum kp_rounding {
 	KP_ROUND_FLOOR = 0, /* "floor", the default */
@@ -243,6 +258,19 @@ struct kp_line_in {
 	int64_t price;        /* 0..KP_MAX_PRICE minor units per unit */
 };
 
+enum kp_coupon_kind { KP_COUPON_PERCENT = 0, KP_COUPON_AMOUNT, KP_COUPON_POINTS };
+
+/*
+ * A coupon the engine has already checked (known, valid now, not used up,
+ * this member's). The rules only do its arithmetic; anything outside these
+ * ranges makes the whole basket KP_EINVAL.
+ */
+struct kp_coupon_in {
+	const char *code; /* never NULL; 1..KP_MAX_NAME bytes; rule id "coupon:<code>" */
+	enum kp_coupon_kind kind;
+	int64_t value;    /* percent: basis points 1..10000; amount: minor units ≥ 1; points: ≥ 1 */
+};
+
 struct kp_basket {
 	const struct kp_line_in *lines;
 	size_t n_lines;               /* 1..KP_MAX_LINES */
@@ -254,6 +282,10 @@ struct kp_basket {
 	/* Points left in each campaign's budget (program->n_campaigns entries,
 	 * read only for campaigns with budget_points ≥ 0); NULL = full budgets. */
 	const int64_t *campaign_budget_left;
+	/* Coupons, applied in this order; n_coupons 0..KP_MAX_COUPONS (zero: none).
+	 * The array and its codes are borrowed for the call only. */
+	const struct kp_coupon_in *coupons;
+	size_t n_coupons;
 };
 
 /* What the rules need to know about the customer. NULL member = anonymous. */
@@ -272,7 +304,7 @@ struct kp_line_result {
 	int64_t certificates; /* money paid by certificates on this line */
 	int64_t paid;     /* amount − discount − points × point_value − certificates */
 	int64_t earned;   /* points earned on this line */
-	int64_t discount_bp; /* the percentage that applied to this line */
+	int64_t discount_bp; /* the percentage that applied to this line (coupons not included) */
 	int64_t earn_bp;     /* the earn rate that applied to this line */
 	bool redeemable;     /* not excluded from redemption */
 	int64_t free_units;  /* units made free by stamp cards (part of discount) */
@@ -287,7 +319,12 @@ struct kp_result {
 	int64_t certificates;
 	int64_t to_pay;
 	int64_t points_earned;
-	const char *applied[KP_MAX_APPLIED]; /* rule ids, borrowed from the program */
+	/* Rule ids that changed the result, in this order: discount rules, stamp
+	 * cards, coupons (basket order), the base earn rate, points campaigns.
+	 * Borrowed from the program, except a coupon's, which points into
+	 * coupon_rule_id below: valid while this struct is (a copy of the struct
+	 * still points into the original). */
+	const char *applied[KP_MAX_APPLIED];
 	size_t n_applied;
 	struct kp_line_result *lines; /* caller-provided, basket->n_lines entries */
 	/* Points each campaign added to points_earned (its budget cost), by
@@ -295,6 +332,13 @@ struct kp_result {
 	int64_t campaign_points[KP_MAX_CAMPAIGNS];
 	/* Each stamp card's count after this purchase (0..every−1). */
 	int64_t stamps_after[KP_MAX_STAMPS];
+	/* Per basket coupon, in basket order: the money it took off (percent,
+	 * amount) or the points it added to points_earned (points); 0 when it
+	 * changed nothing (nothing left to take off, an anonymous purchase). */
+	int64_t coupon_value[KP_MAX_COUPONS];
+	/* "coupon:<code>" per basket coupon, the storage applied[] points into:
+	 * the codes are the basket's, borrowed only during the call. */
+	char coupon_rule_id[KP_MAX_COUPONS][KP_COUPON_ID_SIZE];
 };
 
 /* The index of the tier a spend reaches (the highest min_spend ≤ spend); −1 if none. */
@@ -307,7 +351,8 @@ int kp_rules_tier_index(const struct kp_program *program, const char *name);
  * Compute a purchase. The caller sets out->lines to an array of
  * basket->n_lines entries; everything else in *out is written here.
  * member is NULL for an anonymous purchase.
- * Returns 0, KP_EINVAL (a basket outside the limits above), or
+ * Returns 0, KP_EINVAL (a basket outside the limits above, a coupon code
+ * empty or longer than KP_MAX_NAME, a coupon kind or value out of range), or
  * KP_EOVERFLOW (an amount that does not fit; nothing is partially valid).
  */
 int kp_rules_evaluate(const struct kp_program *program, const struct kp_basket *basket,

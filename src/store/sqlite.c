@@ -185,6 +185,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			      "WHERE id = ?",
 	[S_PURCHASE_SET_HOLD] = "UPDATE purchases SET status = 'held', hold_expires_at = ? "
 				"WHERE id = ?",
+	[S_PURCHASE_SET_EARN_LOT] = "UPDATE purchases SET earn_lot_id = NULLIF(?, 0) WHERE id = ?",
 	[S_HOLDS_EXPIRED] = "SELECT id FROM purchases WHERE status = 'held' AND "
 			    "hold_expires_at <= ? AND id > ? ORDER BY id LIMIT ?",
 	[S_PURCHASE_BY_ID] = PURCHASE_SELECT "WHERE id = ?",
@@ -349,17 +350,24 @@ static void sqlite_close(struct kp_conn *base)
 	free(c);
 }
 
-static int configure(struct sqlite_conn *c, char *err, size_t errlen)
+static int configure(struct sqlite_conn *c, bool writer, char *err, size_t errlen)
 {
 	/* sqlite_error tells a unique-key conflict from other constraints by these */
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, 5000);
+	/* Readers are many and read little each: a small cache and a shared mmap. */
 	return exec_sql(c,
-			"PRAGMA journal_mode = WAL;"
-			"PRAGMA synchronous = FULL;"
-			"PRAGMA foreign_keys = ON;"
-			"PRAGMA temp_store = MEMORY;"
-			"PRAGMA cache_size = -65536;",
+			writer ? "PRAGMA journal_mode = WAL;"
+				 "PRAGMA synchronous = FULL;"
+				 "PRAGMA foreign_keys = ON;"
+				 "PRAGMA temp_store = MEMORY;"
+				 "PRAGMA cache_size = -65536;"
+			       : "PRAGMA journal_mode = WAL;"
+				 "PRAGMA synchronous = FULL;"
+				 "PRAGMA foreign_keys = ON;"
+				 "PRAGMA temp_store = MEMORY;"
+				 "PRAGMA cache_size = -8192;"
+				 "PRAGMA mmap_size = 268435456;",
 			err, errlen);
 }
 
@@ -377,7 +385,7 @@ int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, 
 		sqlite_close(&c->base);
 		return KP_ESTORE;
 	}
-	int rc = configure(c, err, errlen);
+	int rc = configure(c, create, err, errlen);
 	if (!rc && create)
 		rc = migrate(c, err, errlen);
 	if (rc) {
@@ -403,6 +411,20 @@ SIMPLE_STMT(sqlite_savepoint, S_SAVEPOINT)
 SIMPLE_STMT(sqlite_release, S_RELEASE)
 SIMPLE_STMT(sqlite_rollback_to, S_ROLLBACK_TO)
 
+static int sqlite_writer_mode(struct kp_conn *base)
+{
+	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	sqlite3_wal_autocheckpoint(c->db, 0);
+	return 0;
+}
+
+static int sqlite_checkpoint(struct kp_conn *base)
+{
+	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sqlite_error(c, rc);
+}
+
 static int sqlite_rollback(struct kp_conn *base)
 {
 	struct sqlite_conn *c = (struct sqlite_conn *)base;
@@ -421,6 +443,8 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.release = sqlite_release,
 	.rollback_to = sqlite_rollback_to,
 	.read_begin = sqlite_read_begin,
+	.writer_mode = sqlite_writer_mode,
+	.checkpoint = sqlite_checkpoint,
 	.program_insert = sqlite_program_insert,
 	.program_get = sqlite_program_get,
 	.partner_insert = sqlite_partner_insert,
@@ -493,6 +517,7 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.purchase_set_status = sqlite_purchase_set_status,
 	.purchase_status = sqlite_purchase_status,
 	.purchase_set_hold = sqlite_purchase_set_hold,
+	.purchase_set_earn_lot = sqlite_purchase_set_earn_lot,
 	.holds_expired = sqlite_holds_expired,
 	.purchase_by_id = sqlite_purchase_by_id,
 	.audit = sqlite_audit,

@@ -357,6 +357,12 @@ int sqlite_purchase_set_hold(struct kp_conn *base, int64_t purchase_id, int64_t 
 	return exec_one(c, sqlite_bind(c, S_PURCHASE_SET_HOLD, "ii", expires_at, purchase_id));
 }
 
+int sqlite_purchase_set_earn_lot(struct kp_conn *base, int64_t purchase_id, int64_t lot_id)
+{
+	struct sqlite_conn *c = CONN(base);
+	return exec_one(c, sqlite_bind(c, S_PURCHASE_SET_EARN_LOT, "ii", lot_id, purchase_id));
+}
+
 int sqlite_holds_expired(struct kp_conn *base, int64_t now, int64_t after, int64_t *ids,
 			 size_t cap, size_t *n)
 {

@@ -43,7 +43,7 @@ enum stmt_id {
 	S_REFERRAL_INSERT, S_REFERRAL_GET, S_REFERRAL_UPDATE, S_REFERRALS_DUE,
 	S_COUPON_INSERT, S_COUPON_GET, S_COUPON_MEMBER_USES, S_COUPON_USE, S_COUPON_USES_INC,
 	S_COUPON_RELEASE_COUNT, S_COUPON_RELEASE, S_CERT_GET, S_CERT_ISSUE, S_CERT_MOVE,
-	S_CERT_BALANCE, S_CERT_USES, S_PURCHASE_SET_STATUS, S_PURCHASE_STATUS, S_PURCHASE_SET_HOLD,
+	S_CERT_BALANCE, S_CERT_USES, S_PURCHASE_SET_STATUS, S_PURCHASE_STATUS, S_PURCHASE_SET_HOLD, S_PURCHASE_SET_EARN_LOT,
 	S_HOLDS_EXPIRED, S_PURCHASE_BY_ID, S_AUDIT,
 	S_COUNT
 };
@@ -169,6 +169,7 @@ int sqlite_purchase_set_status(struct kp_conn *c, int64_t purchase_id, const cha
 int sqlite_purchase_status(struct kp_conn *c, int64_t purchase_id, char status[16],
 			   int64_t *hold_expires_at);
 int sqlite_purchase_set_hold(struct kp_conn *c, int64_t purchase_id, int64_t expires_at);
+int sqlite_purchase_set_earn_lot(struct kp_conn *c, int64_t purchase_id, int64_t lot_id);
 int sqlite_holds_expired(struct kp_conn *c, int64_t now, int64_t after, int64_t *ids, size_t cap,
 			 size_t *n);
 int sqlite_purchase_by_id(struct kp_conn *c, int64_t id, struct kp_purchase_row *out,

@@ -57,13 +57,15 @@ static const struct check checks[] = {
 	 "CASE WHEN t.from_acc IN (4, 5) THEN t.points ELSE 0 END), 0) AS s "
 	 "FROM lots l LEFT JOIN transfers t ON t.lot_id = l.id GROUP BY l.id) "
 	 "WHERE r != s OR r < 0 OR r > p"},
+	/* a hold earns nothing until it is confirmed */
 	{"every purchase's postings add up to its totals",
 	 "SELECT count(*), min(x) FROM (SELECT 'purchase ' || p.id || ' (' || p.receipt_id || "
 	 "'): earned ' || p.points_earned || ' vs ' || COALESCE(SUM(CASE WHEN t.entry = 1 AND "
 	 "t.refund_id IS NULL THEN t.points ELSE 0 END), 0) || ', redeemed ' || p.points_redeemed || "
 	 "' vs ' || COALESCE(SUM(CASE WHEN t.entry = 2 THEN t.points ELSE 0 END), 0) AS x "
 	 "FROM purchases p LEFT JOIN transfers t ON t.purchase_id = p.id GROUP BY p.id "
-	 "HAVING p.points_earned != COALESCE(SUM(CASE WHEN t.entry = 1 AND t.refund_id IS NULL "
+	 "HAVING (CASE WHEN p.status = 'committed' THEN p.points_earned ELSE 0 END) != "
+	 "COALESCE(SUM(CASE WHEN t.entry = 1 AND t.refund_id IS NULL "
 	 "THEN t.points ELSE 0 END), 0) OR p.points_redeemed != COALESCE(SUM(CASE WHEN t.entry = 2 "
 	 "THEN t.points ELSE 0 END), 0))"},
 	{"every purchase's lines add up to its totals",

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "ledger/ledger.h"
+#include "rules/rules.h" /* enum kp_coupon_kind */
 
 struct kp_conn; /* one connection, opaque */
 
@@ -74,10 +75,6 @@ struct kp_card_row {
 	int64_t issued_at, blocked_at;
 };
 
-#ifndef KP_COUPON_KIND_DEFINED /* also in rules/rules.h */
-#define KP_COUPON_KIND_DEFINED
-enum kp_coupon_kind { KP_COUPON_PERCENT = 0, KP_COUPON_AMOUNT, KP_COUPON_POINTS };
-#endif
 
 struct kp_coupon_row {
 	char code[65];
@@ -213,6 +210,11 @@ struct kp_store_ops {
 	int (*savepoint)(struct kp_conn *c);    /* nested: one level is enough */
 	int (*release)(struct kp_conn *c);
 	int (*rollback_to)(struct kp_conn *c);
+	/* Make this connection the engine's writer: commits no longer checkpoint
+	 * (a commit must not wait for one); checkpoint() does it, from elsewhere. */
+	int (*writer_mode)(struct kp_conn *c);
+	/* Copy committed pages into the database file without blocking anyone. */
+	int (*checkpoint)(struct kp_conn *c);
 	/* A read-only transaction: every read until rollback sees one snapshot. */
 	int (*read_begin)(struct kp_conn *c);
 
@@ -378,6 +380,7 @@ struct kp_store_ops {
 	int (*purchase_status)(struct kp_conn *c, int64_t purchase_id, char status[16],
 			       int64_t *hold_expires_at);
 	int (*purchase_set_hold)(struct kp_conn *c, int64_t purchase_id, int64_t expires_at);
+	int (*purchase_set_earn_lot)(struct kp_conn *c, int64_t purchase_id, int64_t lot_id);
 	/* Held purchases whose hold expired by now: ids > after, ascending. */
 	int (*holds_expired)(struct kp_conn *c, int64_t now, int64_t after, int64_t *ids,
 			     size_t cap, size_t *n);

@@ -36,6 +36,7 @@
 	X(ELIMIT,         "limit_reached",           422, "limit reached")                \
 	X(ENOPROGRAM,     "no_program",              422, "no program is loaded")         \
 	X(EBUSY,          "unavailable",             503, "temporarily unavailable, retry") \
+	X(EALREADY,       "conflict",                409, "already done") /* internal: a repeat */ \
 	X(ENOMEM,         "internal",                500, "out of memory")                \
 	X(ESTORE,         "internal",                500, "storage error")                \
 	X(EINTERNAL,      "internal",                500, "internal error")

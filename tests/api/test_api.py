@@ -25,7 +25,7 @@ import kptest  # noqa: E402
 from kptest import check, check_error, check_fields, check_true  # noqa: E402
 
 T0 = datetime.datetime(2026, 6, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
-COMMIT_ONLY = ("status", "at", "tier", "balance", "certificates_issued")
+COMMIT_ONLY = ("status", "at", "tier", "balance", "certificates_issued", "certificates_paid")
 ALL_CONSENTS = {"personal_data": True, "email": False, "sms": True, "push": False}
 
 TOY = {"name": "Toy store", "currency": "RUB", "point_value": 100, "rounding": "floor",
@@ -357,7 +357,7 @@ def walkthrough_scenario(S, clock):
     check("walk: refund F-1 → 201", st, 201)
     check("walk: F-1 answer", a1, {
         "refund_id": "F-1", "receipt_id": "R-4", "partner": "main", "money_refund": 324900,
-        "points_reversed": 162, "points_returned": 250, "at": atf1,
+        "points_reversed": 162, "points_returned": 250, "at": atf1, "certificates_returned": [],
         "balance": {"available": 2982, "pending": 0}})
     check("walk: balance after F-1", balance(S, mid), bal(2982))
     check("walk: F-1 repeat → 200 same answer", S.call("POST", "/v1/purchases/R-4/refunds", f1)[:2], (200, a1))
@@ -383,7 +383,7 @@ def walkthrough_scenario(S, clock):
     st, a2, _ = S.call("POST", "/v1/purchases/R-4/refunds", f2)
     check("walk: refund the rest F-2 → 201", (st, a2), (201, {
         "refund_id": "F-2", "receipt_id": "R-4", "partner": "main", "money_refund": 324900,
-        "points_reversed": 162, "points_returned": 250, "at": atf2,
+        "points_reversed": 162, "points_returned": 250, "at": atf2, "certificates_returned": [],
         "balance": {"available": 3070, "pending": 0}}))
     check_error("walk: refund after everything was refunded → 422",
                 S.call("POST", "/v1/purchases/R-4/refunds", {"refund_id": "F-3"}), 422, "refund_exceeds_purchase")

@@ -33,8 +33,8 @@ from kptest import check, check_error, check_fields, check_true  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "..", "examples"))
 CONSENTS = {"personal_data": True, "email": False, "sms": False, "push": False}
-NO_JOBS = {"expired_points": 0, "activated_points": 0, "reminders": 0, "certificates_issued": 0,
-           "tier_reviews": 0, "tier_downgrades": 0}
+NO_JOBS = {"holds_released": 0, "expired_points": 0, "activated_points": 0, "reminders": 0,
+           "certificates_issued": 0, "tier_reviews": 0, "tier_downgrades": 0}
 
 
 # ---------------------------------------------------------------- helpers
@@ -528,7 +528,7 @@ def year_scenario(S):
     st, f, _ = S.call("POST", "/v1/purchases/Y-3/refunds", {"refund_id": "FY-3", "lines": [{"sku": "sofa", "qty": 2}]})
     check("year: refund 2 sofas of Y-3", (st, f), (201, {
         "refund_id": "FY-3", "receipt_id": "Y-3", "partner": "main", "money_refund": 2000000,
-        "points_reversed": 1000, "points_returned": 0, "at": t,
+        "points_reversed": 1000, "points_returned": 0, "at": t, "certificates_returned": [],
         "balance": {"available": 97, "pending": 500}}))
     H.append((t, "refund", -1000, "pending", "FY-3"))
     LOTS["L3"][0] -= 1000  # 1500 → 500
@@ -687,7 +687,7 @@ def year_scenario(S):
     S.copy_db(copy)
     rc, js = jobs_cli(copy, "2028-02-10T09:03:00Z")
     check("year: `kopilka jobs run --now` on a copy", (rc, js), (0, {
-        "expired_points": 537, "activated_points": 47, "reminders": 3, "certificates_issued": 0,
+        "holds_released": 0, "expired_points": 537, "activated_points": 47, "reminders": 3, "certificates_issued": 0,
         "tier_reviews": 1, "tier_downgrades": 1}))
     rc, js = jobs_cli(copy, "2028-02-10T09:03:00Z")
     check("year: the same run again on the copy does nothing", (rc, js), (0, NO_JOBS))

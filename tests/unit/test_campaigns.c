@@ -933,7 +933,7 @@ static void test_largest_purchase(void **state)
 	struct kp_program *p;
 	struct kp_line_in *lines = calloc(KP_MAX_LINES, sizeof *lines);
 	struct kp_line_result *out = calloc(KP_MAX_LINES, sizeof *out);
-	struct kp_basket b = {lines, KP_MAX_LINES, 0, 0, KP_CHANNEL_STORE, 0, NULL, NULL};
+	struct kp_basket b = {lines, KP_MAX_LINES, 0, 0, KP_CHANNEL_STORE, 0, NULL, NULL, NULL, 0};
 	struct kp_member_in m = {0, -1, NULL};
 	struct kp_result r = {.lines = out};
 	static char skus[KP_MAX_STAMPS][8];
@@ -1502,7 +1502,7 @@ static void run_property_case(struct rng *g, unsigned seed, int iteration, struc
 	static struct random_program rp;
 	int64_t stamps[MAX_RANDOM_CARDS], budgets[MAX_RANDOM_CAMPAIGNS];
 	struct kp_member_in member = {pick(g, -100, 30000), -1, NULL};
-	struct kp_basket b = {lines, 0, 0, 0, KP_CHANNEL_STORE, 0, NULL, NULL};
+	struct kp_basket b = {lines, 0, 0, 0, KP_CHANNEL_STORE, 0, NULL, NULL, NULL, 0};
 	struct kp_result r = {.lines = out};
 	struct property_case c = {seed, iteration, &rp.p, &b, NULL, &r, {0}, {0}};
 
