@@ -317,3 +317,27 @@ void h_adjustment_create(struct request *req, struct response *res)
 	else
 		respond(res, status, answer);
 }
+
+void h_event_create(struct request *req, struct response *res)
+{
+	static const char *const fields[] = {"event_id", "type", NULL};
+	struct kp_why why = {""};
+	const char *event_id, *type;
+	char hash[65];
+	json_t *answer = NULL;
+	int status = 201;
+	int rc = v_keys(req->json, "", fields, &why);
+	if (!rc)
+		rc = v_id(req->json, "", "event_id", true, KP_RECEIPT_MAX, &event_id, &why);
+	if (!rc)
+		rc = v_string(req->json, "", "type", true, 1, 32, &type, &why);
+	if (!rc) {
+		request_hash(req, req->params[0], hash);
+		rc = kp_engine_event(req->engine, req->params[0], event_id, type, hash, &answer,
+				     &status, &why);
+	}
+	if (rc)
+		respond_error(res, rc, &why);
+	else
+		respond(res, status, answer);
+}

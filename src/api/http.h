@@ -86,7 +86,7 @@ typedef void handler_fn(struct request *req, struct response *res);
 handler_fn h_health, h_program_get, h_program_put, h_partner_create, h_key_create, h_clock_set;
 handler_fn h_jobs_run;
 handler_fn h_member_create, h_member_find, h_member_get, h_member_balance, h_member_history;
-handler_fn h_card_replace, h_member_update, h_member_export, h_member_erase, h_adjustment_create;
+handler_fn h_event_create, h_card_replace, h_member_update, h_member_export, h_member_erase, h_adjustment_create;
 handler_fn h_certificate_issue, h_certificate_get, h_coupon_create, h_coupon_batch, h_coupon_get;
 handler_fn h_purchase_quote, h_purchase_commit, h_purchase_get, h_refund_create;
 handler_fn h_purchase_confirm, h_purchase_cancel;

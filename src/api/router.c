@@ -40,6 +40,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/members/{}/export", ADMIN, NO_BODY, h_member_export},
 	{"POST", "/v1/members/{}/cards", ADMIN | POS, JSON_BODY, h_card_replace},
 	{"POST", "/v1/members/{}/adjustments", ADMIN, JSON_BODY, h_adjustment_create},
+	{"POST", "/v1/members/{}/events", ADMIN | POS, JSON_BODY, h_event_create},
 	{"POST", "/v1/gift-certificates", ADMIN | POS, JSON_BODY, h_certificate_issue},
 	{"GET", "/v1/gift-certificates/{}", ADMIN | POS, NO_BODY, h_certificate_get},
 	{"POST", "/v1/coupons", ADMIN, JSON_BODY, h_coupon_create},

@@ -171,6 +171,15 @@ int kp_engine_member_export(struct kp_engine *e, const char *id, json_t **answer
 int kp_engine_member_erase(struct kp_engine *e, const char *id, int64_t key_id,
 			   json_t **answer, struct kp_why *why);
 
+/*
+ * An event a shop reports (POST /v1/members/{id}/events): the bonus of the
+ * program's rule for `type`, within its once / per_month limits
+ * (KP_ELIMIT), idempotent by event_id (KP_EIDEMPOTENCY if reused with
+ * another type). registration, birthday and referral are paid by Kopilka.
+ */
+int kp_engine_event(struct kp_engine *e, const char *id, const char *event_id, const char *type,
+		    const char *hash, json_t **answer, int *status, struct kp_why *why);
+
 /* A manual adjustment by an admin (±points, with a reason), audited. */
 int kp_engine_adjust(struct kp_engine *e, const char *id, int64_t points, const char *reason,
 		     const struct kp_idem *idem, int64_t key_id, json_t **answer, int *status,
@@ -270,6 +279,8 @@ struct kp_jobs_report {
 	int64_t tier_reviews;        /* members reviewed (0 unless a review was due) */
 	int64_t tier_downgrades;
 	int64_t holds_released;      /* two-phase holds not confirmed in time */
+	int64_t referrals_paid;      /* friends whose first purchase outlived its hold */
+	int64_t birthday_bonuses;
 };
 
 /*

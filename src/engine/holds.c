@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bonuses.h"
 #include "engine/codes.h"
-#include "engine/mechanics.h"
 #include "util/error.h"
 #include "util/timeutil.h"
 
@@ -92,6 +92,8 @@ static int earn_now(struct kp_conn *c, struct hold_job *j, const struct kp_progr
 		rc = c->ops->purchase_set_earn_lot(c, p->id, lot_id);
 	if (!rc)
 		rc = add_spend(c, prog, &ms, p->spend, j->now);
+	if (!rc)
+		rc = referral_on_purchase(c, prog, row.id, p->id, j->now);
 	json_t *issued = json_array();
 	if (!rc)
 		rc = issued ? apply_thresholds(c, prog, &ms, j->now, issued, NULL) : KP_ENOMEM;

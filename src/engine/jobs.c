@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/mechanics.h"
+#include "engine/bonuses.h"
 #include "util/error.h"
 #include "util/timeutil.h"
 
@@ -230,12 +230,18 @@ int kp_engine_jobs_run(struct kp_engine *e, struct kp_jobs_report *out, struct k
 		rc = for_members(e, &j, list_due, lots_batch_run);
 	if (!rc && p->n_tiers > 0)
 		rc = tier_review(e, &j);
+	if (!rc)
+		rc = pay_due_referrals(e, p, j.now, &out->referrals_paid);
+	if (!rc)
+		rc = pay_birthdays(e, p, j.now, &out->birthday_bonuses);
 	return rc;
 }
 
 json_t *kp_jobs_report_json(const struct kp_jobs_report *r)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "holds_released",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "referrals_paid",
+			 (json_int_t)r->referrals_paid, "birthday_bonuses",
+			 (json_int_t)r->birthday_bonuses, "holds_released",
 			 (json_int_t)r->holds_released, "expired_points",
 			 (json_int_t)r->expired_points, "activated_points",
 			 (json_int_t)r->activated_points, "reminders", (json_int_t)r->reminders,

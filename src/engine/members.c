@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/mechanics.h"
+#include "engine/bonuses.h"
 #include "util/crypto.h"
 #include "util/error.h"
 #include "util/timeutil.h"
@@ -176,7 +176,11 @@ static int insert_member(struct kp_conn *c, struct create_job *j, struct kp_memb
 		if (!rc)
 			rc = log_consents(c, m->id, 0, m->consents, j->now, in->key_id, true);
 		if (!rc)
-			return start_tier(c, j->program, m, j->now);
+			rc = start_tier(c, j->program, m, j->now);
+		if (!rc)
+			rc = bonuses_on_registration(c, j->program, m, j->now);
+		/* the answer shows the balance with the registration bonus */
+		return rc ? rc : c->ops->member_get_id(c, m->id, m);
 		if (rc != KP_ECONFLICT)
 			return rc;
 		if ((rc = explain_conflict(c, in, j->why)))

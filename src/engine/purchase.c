@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bonuses.h"
 #include "engine/codes.h"
-#include "engine/mechanics.h"
 #include "util/error.h"
 #include "util/timeutil.h"
 
@@ -283,7 +283,8 @@ static int store_purchase(struct kp_conn *c, struct commit_job *j, struct comput
 
 /* Stamps, budgets, spend and tier: what this purchase changes beyond points.
  * A hold reserves the budgets and stamps; spend and tier wait for its confirmation. */
-static int store_mechanics(struct kp_conn *c, struct commit_job *j, struct computed *cp)
+static int store_mechanics(struct kp_conn *c, struct commit_job *j, struct computed *cp,
+			   int64_t purchase_id)
 {
 	const struct kp_program *p = cp->program;
 	const struct kp_result *r = &cp->result;
@@ -299,7 +300,8 @@ static int store_mechanics(struct kp_conn *c, struct commit_job *j, struct compu
 			rc = c->ops->stamp_set(c, ms->row.id, p->stamps[i].id, r->stamps_after[i]);
 	if (rc || j->req->hold)
 		return rc;
-	return add_spend(c, p, ms, r->subtotal - r->discount, j->now);
+	rc = add_spend(c, p, ms, r->subtotal - r->discount, j->now);
+	return rc ? rc : referral_on_purchase(c, p, ms->row.id, purchase_id, j->now);
 }
 
 static int commit_answer(struct commit_job *j, struct computed *cp, json_t *issued,
@@ -375,7 +377,7 @@ static int commit_run(struct kp_conn *c, void *arg)
 	if (!rc && cp.has_member)
 		rc = commit_points(c, j, &cp, &plan, purchase_id, issued);
 	if (!rc)
-		rc = store_mechanics(c, j, &cp);
+		rc = store_mechanics(c, j, &cp, purchase_id);
 	char *text = NULL;
 	if (!rc) {
 		rc = commit_answer(j, &cp, issued, paid);

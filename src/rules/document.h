@@ -78,10 +78,12 @@ int kp_doc_parse_tiers(struct kp_doc *d, json_t *v, const char *path);
 int kp_doc_parse_campaigns(struct kp_doc *d, json_t *v, const char *path);
 int kp_doc_parse_stamps(struct kp_doc *d, json_t *v, const char *path);
 int kp_doc_parse_thresholds(struct kp_doc *d, json_t *v, const char *path);
+int kp_doc_parse_events(struct kp_doc *d, json_t *v, const char *path);
 
 /* Free what the sections above own. */
 void kp_doc_free_tiers(struct kp_program *p);
 void kp_doc_free_campaigns(struct kp_program *p);
 void kp_doc_free_stamps(struct kp_program *p);
+void kp_doc_free_events(struct kp_program *p);
 
 #endif

@@ -67,7 +67,7 @@ struct field {
 	{key, FIELD_SECTION, 0, 0, 0, NULL, fields, sizeof fields / sizeof fields[0]}
 
 static const char *const unsupported_sections[] = {
-	"events", NULL,
+	NULL,
 };
 
 static int parse_object(struct kp_doc *ps, json_t *obj, const char *path,
@@ -420,6 +420,7 @@ static const struct field root_fields[] = {
 	PARSER("campaigns", kp_doc_parse_campaigns),
 	PARSER("stamps", kp_doc_parse_stamps),
 	PARSER("thresholds", kp_doc_parse_thresholds),
+	PARSER("events", kp_doc_parse_events),
 };
 #define N_ROOT_FIELDS (sizeof root_fields / sizeof root_fields[0])
 
@@ -502,5 +503,6 @@ void kp_rules_program_free(struct kp_program *program)
 	kp_doc_free_tiers(program);
 	kp_doc_free_campaigns(program);
 	kp_doc_free_stamps(program);
+	kp_doc_free_events(program);
 	free(program);
 }

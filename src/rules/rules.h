@@ -173,6 +173,16 @@ struct kp_threshold {
 	int64_t gift_certificate; /* minor units, > 0 */
 };
 
+/* A one-off bonus for an event a shop reports (review, subscription, trade-in, …). */
+struct kp_event_rule {
+	char *type;        /* 1..32 bytes of a-z 0-9 _ ; not registration, birthday, referral */
+	int64_t points;    /* 1..10^9 */
+	bool once;         /* at most once per member, ever */
+	int64_t per_month; /* at most this many per calendar month (local time); 0 = no limit */
+};
+
+#define KP_MAX_EVENT_TYPES 32
+
 /*
  * A compiled program. Immutable after kp_rules_program_compile; any number of
  * threads may read it at once. Steps are sorted by min_subtotal ascending,
@@ -221,6 +231,14 @@ struct kp_program {
 
 	struct kp_threshold *thresholds; /* sorted by points descending */
 	size_t n_thresholds;
+
+	/* "events": one-off bonuses (0 points = the event gives nothing) */
+	int64_t registration_points;
+	int64_t birthday_points;
+	int64_t birthday_days_before; /* the bonus comes this many days early; 0..30 */
+	int64_t referrer_points, referee_points;
+	struct kp_event_rule *events; /* the other types, sorted by type */
+	size_t n_events;
 };
 
 /*
@@ -232,9 +250,8 @@ struct kp_program {
  *   "earn.percent: must be a number from 0 to 100 with at most two decimals"
  *   "burn.excluded_skus[3]: must be a string"
  *   "campaigns: not supported by this version"
- * Unknown keys are errors. The "events" section (one-off bonuses) is not
- * supported yet and is refused by name, never silently ignored; so is the
- * campaign filter "segments".
+ * Unknown keys are errors. The campaign filter "segments" is not supported
+ * yet and is refused by name, never silently ignored.
  * Returns KP_ENOMEM if memory runs out. Never crashes on any input.
  */
 int kp_rules_program_compile(const char *json, size_t len, struct kp_program **out,
@@ -343,6 +360,9 @@ struct kp_result {
 
 /* The index of the tier a spend reaches (the highest min_spend ≤ spend); −1 if none. */
 int kp_rules_tier_for_spend(const struct kp_program *program, int64_t spend);
+
+/* The rule for a reported event type, or NULL if the program has none. */
+const struct kp_event_rule *kp_rules_event(const struct kp_program *program, const char *type);
 
 /* The index of the tier named `name`; −1 if none. */
 int kp_rules_tier_index(const struct kp_program *program, const char *name);

@@ -189,6 +189,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_HOLDS_EXPIRED] = "SELECT id FROM purchases WHERE status = 'held' AND "
 			    "hold_expires_at <= ? AND id > ? ORDER BY id LIMIT ?",
 	[S_PURCHASE_BY_ID] = PURCHASE_SELECT "WHERE id = ?",
+	[S_BORN_ON] = "SELECT id FROM members WHERE substr(birthday, 6, 5) IN (?, ?) AND "
+		       "erased_at IS NULL AND id > ? ORDER BY id LIMIT ?",
 	[S_AUDIT] = "INSERT INTO audit (key_id, action, target, details, at) "
 		    "VALUES (NULLIF(?, 0), ?, ?, ?, ?)",
 	[S_JOB_SET] = "INSERT INTO job_state (name, last_period) VALUES (?, ?) "
@@ -501,6 +503,7 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.bonus_find = sqlite_bonus_find,
 	.bonus_insert = sqlite_bonus_insert,
 	.bonus_count = sqlite_bonus_count,
+	.members_born_on = sqlite_members_born_on,
 	.referral_insert = sqlite_referral_insert,
 	.referral_get = sqlite_referral_get,
 	.referral_update = sqlite_referral_update,

@@ -157,6 +157,15 @@ int sqlite_bonus_count(struct kp_conn *base, int64_t member_id, const char *type
 	return 0;
 }
 
+int sqlite_members_born_on(struct kp_conn *base, const char *mmdd1, const char *mmdd2,
+			   int64_t after, int64_t *ids, size_t cap, size_t *n)
+{
+	struct sqlite_conn *c = CONN(base);
+	return sqlite_list_ids(c, sqlite_bind(c, S_BORN_ON, "ssii", mmdd1, mmdd2, after,
+					      (int64_t)cap),
+			       ids, cap, n);
+}
+
 int sqlite_referral_insert(struct kp_conn *base, int64_t referee_id, int64_t referrer_id)
 {
 	struct sqlite_conn *c = CONN(base);

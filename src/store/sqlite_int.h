@@ -44,7 +44,7 @@ enum stmt_id {
 	S_COUPON_INSERT, S_COUPON_GET, S_COUPON_MEMBER_USES, S_COUPON_USE, S_COUPON_USES_INC,
 	S_COUPON_RELEASE_COUNT, S_COUPON_RELEASE, S_CERT_GET, S_CERT_ISSUE, S_CERT_MOVE,
 	S_CERT_BALANCE, S_CERT_USES, S_PURCHASE_SET_STATUS, S_PURCHASE_STATUS, S_PURCHASE_SET_HOLD, S_PURCHASE_SET_EARN_LOT,
-	S_HOLDS_EXPIRED, S_PURCHASE_BY_ID, S_AUDIT,
+	S_HOLDS_EXPIRED, S_PURCHASE_BY_ID, S_AUDIT, S_BORN_ON,
 	S_COUNT
 };
 
@@ -148,6 +148,8 @@ int sqlite_bonus_insert(struct kp_conn *c, int64_t member_id, const char *type,
 			const char *answer);
 int sqlite_bonus_count(struct kp_conn *c, int64_t member_id, const char *type, int64_t since,
 		       int64_t *n);
+int sqlite_members_born_on(struct kp_conn *c, const char *mmdd1, const char *mmdd2,
+			   int64_t after, int64_t *ids, size_t cap, size_t *n);
 int sqlite_referral_insert(struct kp_conn *c, int64_t referee_id, int64_t referrer_id);
 int sqlite_referral_get(struct kp_conn *c, int64_t referee_id, struct kp_referral_row *out);
 int sqlite_referral_update(struct kp_conn *c, const struct kp_referral_row *r);

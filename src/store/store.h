@@ -354,6 +354,10 @@ struct kp_store_ops {
 	int (*referrals_due)(struct kp_conn *c, int64_t now, int64_t after, int64_t *ids,
 			     size_t cap, size_t *n);
 
+	/* Members (id > after, ascending) born on one of the "MM-DD" days given, not erased. */
+	int (*members_born_on)(struct kp_conn *c, const char *mmdd1, const char *mmdd2,
+			       int64_t after, int64_t *ids, size_t cap, size_t *n);
+
 	/* Coupons. coupon_insert: KP_ECONFLICT for a code that exists. */
 	int (*coupon_insert)(struct kp_conn *c, const struct kp_coupon_row *coupon);
 	int (*coupon_get)(struct kp_conn *c, const char *code, struct kp_coupon_row *out);

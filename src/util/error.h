@@ -33,6 +33,7 @@
 	X(ECERTIFICATE,   "certificate_invalid",     422, "gift certificate invalid")     \
 	X(EREFUND,        "refund_exceeds_purchase", 422, "refund exceeds the purchase")  \
 	X(EREFERRAL,      "referral_invalid",        422, "unknown referral code")       \
+	X(EEVENT,         "event_invalid",           422, "the program has no such event") \
 	X(ELIMIT,         "limit_reached",           422, "limit reached")                \
 	X(ENOPROGRAM,     "no_program",              422, "no program is loaded")         \
 	X(EBUSY,          "unavailable",             503, "temporarily unavailable, retry") \

@@ -675,7 +675,7 @@ def bad_program_scenario(S):
          "tiers.levels[0].min_spend"),
         ("a campaign with factor 0", dict(TOY, campaigns=[{"id": "x", "kind": "multiplier", "factor": 0}]),
          "campaigns[0].factor"),
-        ("events (not supported yet)", dict(TOY, events={}), "events: not supported by this version"),
+        ("an event bonus of 0 points", dict(TOY, events={"review": {"points": 0}}), "events.review.points"),
         ("a threshold of 0 points", dict(TOY, thresholds=[{"points": 0, "gift_certificate": 1}]),
          "thresholds[0].points"),
         ("a stamp card with every 1", dict(TOY, stamps=[{"id": "c", "skus": ["x"], "every": 1}]),

@@ -33,7 +33,7 @@ from kptest import check, check_error, check_fields, check_true  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "..", "examples"))
 CONSENTS = {"personal_data": True, "email": False, "sms": False, "push": False}
-NO_JOBS = {"holds_released": 0, "expired_points": 0, "activated_points": 0, "reminders": 0,
+NO_JOBS = {"referrals_paid": 0, "birthday_bonuses": 0, "holds_released": 0, "expired_points": 0, "activated_points": 0, "reminders": 0,
            "certificates_issued": 0, "tier_reviews": 0, "tier_downgrades": 0}
 
 
@@ -687,7 +687,7 @@ def year_scenario(S):
     S.copy_db(copy)
     rc, js = jobs_cli(copy, "2028-02-10T09:03:00Z")
     check("year: `kopilka jobs run --now` on a copy", (rc, js), (0, {
-        "holds_released": 0, "expired_points": 537, "activated_points": 47, "reminders": 3, "certificates_issued": 0,
+        "referrals_paid": 0, "birthday_bonuses": 0, "holds_released": 0, "expired_points": 537, "activated_points": 47, "reminders": 3, "certificates_issued": 0,
         "tier_reviews": 1, "tier_downgrades": 1}))
     rc, js = jobs_cli(copy, "2028-02-10T09:03:00Z")
     check("year: the same run again on the copy does nothing", (rc, js), (0, NO_JOBS))
@@ -990,7 +990,7 @@ def invalid_programs(S):
         (camp(kind="triple", factor=3), "campaigns[0].kind:"),
         (camp(kind="bonus_percent", percent=5, segments=["vip"]),
          "campaigns[0].segments: not supported by this version"),
-        (dict(PREC, events={"birthday": {"points": 500}}), "events: not supported by this version"),
+        (dict(PREC, events={"birthday": {"points": 500, "bogus": 1}}), "events.birthday.bogus: unknown field"),
         (camp(kind="bonus_percent", percent=5, hours="25-30"), "campaigns[0].hours"),
         (camp(kind="bonus_percent", percent=5, days_of_week=[8]), "campaigns[0].days_of_week"),
         (camp(kind="bonus_percent", percent=5, channels=["fax"]), "campaigns[0].channels"),

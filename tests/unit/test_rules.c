@@ -1232,7 +1232,7 @@ static void test_program_refused(void **state)
 	} bad[] = {
 		{"{\"bogus\":1}", "bogus: unknown field"},
 		{"{\"earn\":{\"percnt\":5}}", "earn.percnt: unknown field"},
-		{"{\"events\":{}}", "events: not supported by this version"},
+		{"{\"events\":{\"Review!\":{\"points\":5}}}", "events.Review!: an event type is"},
 		{"{\"earn\":{\"tiers\":1}}", "earn.tiers: unknown field"},
 		{"{\"earn\":{\"percent\":2.555}}", "earn.percent" PERCENT_MSG},
 		{"{\"earn\":{\"percent\":\"2.555\"}}", "earn.percent" PERCENT_MSG},
