@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/http.h"
+#include "api/metrics.h"
 #include "util/error.h"
 #include "util/timeutil.h"
 
@@ -23,6 +24,11 @@ void h_program_put(struct request *req, struct response *res)
 	int rc = parse_json_body(req, &why);
 	if (!rc)
 		rc = kp_engine_program_put(req->engine, req->body, req->body_len, &version, &why);
+	/* Audited after the version is stored (a separate writer job: an entry that
+	 * fails to be written is reported, the version stands). */
+	if (!rc)
+		rc = kp_engine_audit(req->engine, req->who.key_id, "program.put", "program",
+				     json_pack("{s:I}", "version", (json_int_t)version));
 	if (rc)
 		respond_error(res, rc, &why);
 	else
@@ -43,26 +49,7 @@ void h_program_get(struct request *req, struct response *res)
 	respond(res, 200, json_pack("{s:I,s:o}", "version", (json_int_t)version, "program", program));
 }
 
-void h_partner_create(struct request *req, struct response *res)
-{
-	static const char *const fields[] = {"id", "name", NULL};
-	struct kp_why why = {""};
-	const char *id, *name;
-	json_t *answer = NULL;
-	int rc = v_keys(req->json, "", fields, &why);
-	if (!rc)
-		rc = v_string(req->json, "", "id", true, 1, KP_PARTNER_MAX, &id, &why);
-	if (!rc && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != strlen(id))
-		rc = kp_why(&why, KP_EINVAL, "id: only a-z, 0-9, '-', '_' and '.'");
-	if (!rc)
-		rc = v_string(req->json, "", "name", true, 1, 200, &name, &why);
-	if (!rc)
-		rc = kp_engine_partner_create(req->engine, id, name, &answer, &why);
-	if (rc)
-		respond_error(res, rc, &why);
-	else
-		respond(res, 201, answer);
-}
+/* h_partner_create: api/h_coalition.c, with the other partner endpoints. */
 
 void h_key_create(struct request *req, struct response *res)
 {
@@ -76,7 +63,8 @@ void h_key_create(struct request *req, struct response *res)
 	if (!rc)
 		rc = v_string(req->json, "", "partner", false, 1, KP_PARTNER_MAX, &partner, &why);
 	if (!rc)
-		rc = kp_engine_key_create(req->engine, role, partner, &answer, &why);
+		rc = kp_engine_key_create(req->engine, role, partner, req->who.key_id, &answer,
+					  &why);
 	if (rc)
 		respond_error(res, rc, &why);
 	else
@@ -117,4 +105,16 @@ void h_jobs_run(struct request *req, struct response *res)
 		respond_error(res, rc, &why);
 	else
 		respond(res, 200, kp_jobs_report_json(&r));
+}
+
+void h_metrics(struct request *req, struct response *res)
+{
+	char *text = kp_metrics_render(req->metrics, req->engine);
+	if (!text) {
+		respond_error(res, KP_ENOMEM, NULL);
+		return;
+	}
+	res->status = 200;
+	res->text = text;
+	res->content_type = "text/plain; version=0.0.4";
 }

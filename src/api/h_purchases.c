@@ -1,178 +1,26 @@
 /*
  * h_purchases.c — quotes, purchases and refunds.
  *
- * The basket is read strictly (docs/api.md, "Limits"): every field's type
- * and range is checked here so that the engine only ever sees a basket it
- * can compute exactly.
+ * The basket is read strictly (docs/api.md, "Limits") by api/basket.c, so
+ * that the engine only ever sees a basket it can compute exactly.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/basket.h"
 #include "api/http.h"
 #include "util/error.h"
 #include "util/phone.h"
-
-#define MAX_CODES 20
-#define MAX_REDEEM 1000000000000LL
-
-struct basket_in {
-	struct kp_purchase_req req;
-	struct kp_line_in *lines; /* malloc'ed */
-	const char *codes[2][MAX_CODES];
-	char phone[KP_PHONE_E164_MAX + 1];
-	char hash[65];
-};
-
-static int read_line(const json_t *l, size_t i, struct kp_line_in *out, struct kp_why *why)
-{
-	static const char *const fields[] = {"sku", "category", "qty", "price", NULL};
-	char path[32];
-	snprintf(path, sizeof path, "lines[%zu]", i);
-	int rc = v_object(l, path, why);
-	if (!rc)
-		rc = v_keys(l, path, fields, why);
-	if (!rc)
-		rc = v_string(l, path, "sku", true, 1, KP_MAX_NAME, &out->sku, why);
-	if (!rc)
-		rc = v_string(l, path, "category", false, 1, KP_MAX_NAME, &out->category, why);
-	if (!rc)
-		rc = v_int(l, path, "qty", true, 1, KP_MAX_QTY, &out->qty, why);
-	if (!rc)
-		rc = v_int(l, path, "price", true, 0, KP_MAX_PRICE, &out->price, why);
-	return rc;
-}
-
-static int read_lines(const json_t *body, struct basket_in *b, struct kp_why *why)
-{
-	json_t *lines;
-	int rc = v_array(body, "", "lines", KP_MAX_LINES, &lines, why);
-	if (rc)
-		return rc;
-	if (!lines || json_array_size(lines) == 0)
-		return kp_why(why, KP_EINVAL, "lines: at least one line is required");
-	b->req.n_lines = json_array_size(lines);
-	b->lines = calloc(b->req.n_lines, sizeof *b->lines);
-	if (!b->lines)
-		return KP_ENOMEM;
-	b->req.lines = b->lines;
-	for (size_t i = 0; !rc && i < b->req.n_lines; i++)
-		rc = read_line(json_array_get(lines, i), i, &b->lines[i], why);
-	return rc;
-}
-
-static int read_codes(const json_t *body, const char *key, const char **out, size_t *n,
-		      struct kp_why *why)
-{
-	json_t *arr;
-	int rc = v_array(body, "", key, MAX_CODES, &arr, why);
-	*n = arr ? json_array_size(arr) : 0;
-	for (size_t i = 0; !rc && i < *n; i++) {
-		json_t *v = json_array_get(arr, i);
-		if (!json_is_string(v) || json_string_length(v) < 1 || json_string_length(v) > 64)
-			return kp_why(why, KP_EINVAL, "%s[%zu]: must be a string of 1 to 64 bytes",
-				      key, i);
-		out[i] = json_string_value(v);
-	}
-	return rc;
-}
-
-/* Who the purchase is for: at most one of member, card and phone. */
-static int read_member_ref(const json_t *body, struct basket_in *b, struct kp_why *why)
-{
-	static const char *const keys[] = {"member", "card", "phone"};
-	static const enum kp_member_ref refs[] = {KP_REF_MEMBER, KP_REF_CARD, KP_REF_PHONE};
-	b->req.who = KP_REF_NONE;
-	for (size_t i = 0; i < 3; i++) {
-		const char *v;
-		int rc = v_string(body, "", keys[i], false, 1, 40, &v, why);
-		if (rc)
-			return rc;
-		if (!v)
-			continue;
-		if (b->req.who != KP_REF_NONE)
-			return kp_why(why, KP_EINVAL, "%s: give only one of member, card, phone",
-				      keys[i]);
-		b->req.who = refs[i];
-		b->req.who_value = v;
-	}
-	if (b->req.who == KP_REF_CARD && !kp_card_is_valid(b->req.who_value))
-		return kp_why(why, KP_EINVAL, "card: %s is not a valid card number (check digit)",
-			      b->req.who_value);
-	if (b->req.who == KP_REF_PHONE) {
-		if (kp_phone_normalize(b->req.who_value, b->phone))
-			return kp_why(why, KP_EINVAL, "phone: %s is not a phone number",
-				      b->req.who_value);
-		b->req.who_value = b->phone;
-	}
-	return 0;
-}
-
-static int read_channel(const json_t *body, enum kp_channel *out, struct kp_why *why)
-{
-	const char *ch;
-	int rc = v_string(body, "", "channel", false, 1, 16, &ch, why);
-	*out = KP_CHANNEL_STORE;
-	if (rc || !ch || strcmp(ch, "store") == 0)
-		return rc;
-	if (strcmp(ch, "online") == 0)
-		*out = KP_CHANNEL_ONLINE;
-	else if (strcmp(ch, "app") == 0)
-		*out = KP_CHANNEL_APP;
-	else
-		return kp_why(why, KP_EINVAL, "channel: must be store, online or app");
-	return 0;
-}
-
-static int read_basket(struct request *req, bool commit, struct basket_in *b, struct kp_why *why)
-{
-	static const char *const fields[] = {"receipt_id", "member", "card", "phone", "partner",
-					     "channel", "lines", "redeem_points", "coupons",
-					     "gift_certificates", "hold", NULL};
-	const json_t *body = req->json;
-	const char *partner;
-	bool hold = false;
-	int rc = v_keys(body, "", fields, why);
-	if (!rc)
-		rc = v_id(body, "", "receipt_id", commit, KP_RECEIPT_MAX, &b->req.receipt_id, why);
-	if (!rc)
-		rc = read_member_ref(body, b, why);
-	if (!rc)
-		rc = v_string(body, "", "partner", false, 1, KP_PARTNER_MAX, &partner, why);
-	if (!rc)
-		rc = acting_partner(req, partner, &b->req.partner, why);
-	if (!rc)
-		rc = read_channel(body, &b->req.channel, why);
-	if (!rc)
-		rc = v_int(body, "", "redeem_points", false, 0, MAX_REDEEM, &b->req.redeem_points,
-			   why);
-	if (!rc)
-		rc = v_bool(body, "", "hold", &hold, why);
-	b->req.hold = hold;
-	if (!rc)
-		rc = read_codes(body, "coupons", b->codes[0], &b->req.n_coupons, why);
-	if (!rc)
-		rc = read_codes(body, "gift_certificates", b->codes[1], &b->req.n_certificates,
-				why);
-	b->req.coupons = b->codes[0];
-	b->req.certificates = b->codes[1];
-	if (!rc)
-		rc = read_lines(body, b, why);
-	if (!rc) {
-		request_hash(req, "purchase", b->hash);
-		b->req.hash = b->hash;
-	}
-	return rc;
-}
 
 void h_purchase_quote(struct request *req, struct response *res)
 {
 	struct basket_in b = {0};
 	struct kp_why why = {""};
 	json_t *answer = NULL;
-	int rc = read_basket(req, false, &b, &why);
+	int rc = api_read_basket(req->json, &req->who, false, &b, &why);
 	if (!rc)
 		rc = kp_engine_purchase_quote(req->engine, &b.req, &answer, &why);
-	free(b.lines);
+	api_basket_release(&b);
 	if (rc)
 		respond_error(res, rc, &why);
 	else
@@ -185,10 +33,10 @@ void h_purchase_commit(struct request *req, struct response *res)
 	struct kp_why why = {""};
 	json_t *answer = NULL;
 	bool replay = false;
-	int rc = read_basket(req, true, &b, &why);
+	int rc = api_read_basket(req->json, &req->who, true, &b, &why);
 	if (!rc)
 		rc = kp_engine_purchase_commit(req->engine, &b.req, &answer, &replay, &why);
-	free(b.lines);
+	api_basket_release(&b);
 	if (rc)
 		respond_error(res, rc, &why);
 	else
@@ -203,6 +51,7 @@ void h_purchase_get(struct request *req, struct response *res)
 	int rc = acting_partner(req, query_arg(req, "partner"), &partner, &why);
 	if (!rc)
 		rc = kp_engine_purchase_get(req->engine, partner, req->params[0], &answer, &why);
+	rc = cross_partner(req, partner, req->params[0], rc, &why);
 	if (rc)
 		respond_error(res, rc, &why);
 	else
@@ -258,6 +107,7 @@ void h_refund_create(struct request *req, struct response *res)
 		request_hash(req, r.receipt_id, hash);
 		r.hash = hash;
 		rc = kp_engine_refund(req->engine, &r, &answer, &replay, &why);
+		rc = cross_partner(req, r.partner, r.receipt_id, rc, &why);
 	}
 	free(lines);
 	if (rc)
@@ -280,6 +130,7 @@ static void hold_op(struct request *req, struct response *res,
 		rc = acting_partner(req, query_arg(req, "partner"), &partner, &why);
 	if (!rc)
 		rc = op(req->engine, partner, req->params[0], &answer, &why);
+	rc = cross_partner(req, partner, req->params[0], rc, &why);
 	if (rc)
 		respond_error(res, rc, &why);
 	else

@@ -16,8 +16,11 @@ struct MHD_Connection;
 
 #define MAX_PATH_PARAMS 3
 
+struct kp_metrics;
+
 struct request {
 	struct kp_engine *engine;
+	struct kp_metrics *metrics;
 	struct MHD_Connection *conn;
 	const char *method;
 	const char *params[MAX_PATH_PARAMS]; /* the {} segments of the route, decoded */
@@ -30,7 +33,10 @@ struct request {
 
 struct response {
 	int status;
+	int retry_after_s; /* > 0: sent as Retry-After (429) */
 	json_t *body;      /* owned; sent as JSON */
+	char *text;        /* owned, malloc'ed; sent instead of body when set (GET /metrics) */
+	const char *content_type; /* with text */
 };
 
 /* Fill the answer. These take ownership of body. */
@@ -52,6 +58,15 @@ int query_limit(const struct request *req, size_t *limit, struct kp_why *why);
  * A pos key naming another partner is KP_EFORBIDDEN. */
 int acting_partner(const struct request *req, const char *named, const char **out,
 		   struct kp_why *why);
+/* The same for a principal alone (the basket reader runs without a request). */
+int acting_partner_for(const struct kp_principal *who, const char *named, const char **out,
+		       struct kp_why *why);
+
+/* A pos key that found no receipt `receipt_id` at its own partner but one exists
+ * at another: KP_EFORBIDDEN (another partner's receipt is not its business, and
+ * 404 would hide that it tried); otherwise rc unchanged (api/h_coalition.c). */
+int cross_partner(const struct request *req, const char *partner, const char *receipt_id,
+		  int rc, struct kp_why *why);
 
 /* Parse the body into req->json: 0, or KP_EINVAL naming where and why. */
 int parse_json_body(struct request *req, struct kp_why *why);
@@ -84,11 +99,14 @@ int v_object(const json_t *v, const char *path, struct kp_why *why);
 typedef void handler_fn(struct request *req, struct response *res);
 
 handler_fn h_health, h_program_get, h_program_put, h_partner_create, h_key_create, h_clock_set;
-handler_fn h_jobs_run;
+handler_fn h_jobs_run, h_metrics;
 handler_fn h_member_create, h_member_find, h_member_get, h_member_balance, h_member_history;
 handler_fn h_event_create, h_card_replace, h_member_update, h_member_export, h_member_erase, h_adjustment_create;
 handler_fn h_certificate_issue, h_certificate_get, h_coupon_create, h_coupon_batch, h_coupon_get;
 handler_fn h_purchase_quote, h_purchase_commit, h_purchase_get, h_refund_create;
 handler_fn h_purchase_confirm, h_purchase_cancel;
+/* coalitions and charity (api/h_coalition.c) */
+handler_fn h_partners_list, h_partner_update, h_keys_list, h_key_revoke, h_audit_list;
+handler_fn h_settlement, h_charity_report, h_donation_create;
 
 #endif

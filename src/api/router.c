@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/ratelimit.h"
 #include "util/crypto.h"
 #include "util/error.h"
 
@@ -24,10 +25,19 @@ struct route {
 
 static const struct route routes[] = {
 	{"GET", "/v1/health", PUBLIC, NO_BODY, h_health},
+	{"GET", "/metrics", ADMIN | READONLY, NO_BODY, h_metrics},
 	{"GET", "/v1/program", ADMIN | READONLY, NO_BODY, h_program_get},
 	{"PUT", "/v1/program", ADMIN, RAW_BODY, h_program_put},
 	{"POST", "/v1/partners", ADMIN, JSON_BODY, h_partner_create},
+	{"GET", "/v1/partners", ADMIN | READONLY, NO_BODY, h_partners_list},
+	{"PATCH", "/v1/partners/{}", ADMIN, JSON_BODY, h_partner_update},
 	{"POST", "/v1/keys", ADMIN, JSON_BODY, h_key_create},
+	{"GET", "/v1/keys", ADMIN, NO_BODY, h_keys_list},
+	{"DELETE", "/v1/keys/{}", ADMIN, NO_BODY, h_key_revoke},
+	{"GET", "/v1/audit", ADMIN, NO_BODY, h_audit_list},
+	{"GET", "/v1/reports/settlement", ADMIN | READONLY, NO_BODY, h_settlement},
+	{"GET", "/v1/reports/charity", ADMIN | READONLY, NO_BODY, h_charity_report},
+	{"POST", "/v1/members/{}/donations", ADMIN | POS, JSON_BODY, h_donation_create},
 	{"POST", "/v1/admin/clock", ADMIN, JSON_BODY, h_clock_set},
 	{"POST", "/v1/admin/jobs/run", ADMIN, OPTIONAL_JSON_BODY, h_jobs_run},
 	{"POST", "/v1/members", ADMIN | POS, JSON_BODY, h_member_create},
@@ -113,18 +123,38 @@ static unsigned role_bit(const char *role)
 	return strcmp(role, "readonly") == 0 ? READONLY : 0;
 }
 
-static int authenticate(struct request *req, unsigned roles, struct kp_why *why)
+static const struct sockaddr *client_address(const struct request *req)
 {
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return info ? info->client_addr : NULL;
+}
+
+/* Guessing keys is slowed down per client address (api/ratelimit.h). */
+static int authenticate(struct request *req, struct response *res, unsigned roles,
+			struct kp_why *why)
+{
+	const struct sockaddr *addr = client_address(req);
+	int64_t wait_s = kp_ratelimit_wait_s(addr);
+	if (wait_s > 0) {
+		res->retry_after_s = (int)wait_s;
+		return kp_why(why, KP_ETOOMANY, "too many failed authentications from this "
+					       "address: retry in %lld s", (long long)wait_s);
+	}
 	const char *auth = header(req, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (!auth || strncmp(auth, "Bearer ", 7) != 0)
 		return kp_why(why, KP_EUNAUTHORIZED, "send Authorization: Bearer <key>");
 	int rc = kp_engine_authenticate(req->engine, auth + 7, &req->who);
+	if (rc == KP_EUNAUTHORIZED && auth[7])
+		kp_ratelimit_failure(addr); /* a key was presented: a guess */
 	if (rc == KP_EUNAUTHORIZED)
 		return kp_why(why, rc, "unknown or revoked API key");
 	if (rc)
 		return rc;
 	if (!(role_bit(req->who.role) & roles))
 		return kp_why(why, KP_EFORBIDDEN, "a %s key may not do this", req->who.role);
+	if (req->who.partner_inactive)
+		return kp_why(why, KP_EFORBIDDEN, "partner %s is not active", req->who.partner);
 	return 0;
 }
 
@@ -176,7 +206,7 @@ static void dispatch(const struct route *r, struct request *req, struct response
 	if (r->fn == h_clock_set && !kp_engine_has_test_clock(req->engine))
 		rc = kp_why(&why, KP_ENOTFOUND, "the test clock is off (start with --test-clock)");
 	if (!rc && r->roles != PUBLIC)
-		rc = authenticate(req, r->roles, &why);
+		rc = authenticate(req, res, r->roles, &why);
 	if (!rc && (r->body == JSON_BODY || (r->body == OPTIONAL_JSON_BODY && req->body_len > 0)))
 		rc = parse_json_body(req, &why);
 	if (rc) {
@@ -186,13 +216,31 @@ static void dispatch(const struct route *r, struct request *req, struct response
 	r->fn(req, res);
 }
 
-void kp_route(struct kp_engine *engine, struct MHD_Connection *conn, const char *url,
-	      const char *method, const char *body, size_t body_len, struct response *res)
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+const char *const *kp_route_names(size_t *n)
+{
+	/* Built at the first call (the server makes it before serving), then read-only. */
+	static char names[N_ROUTES][80];
+	static const char *table[N_ROUTES];
+	for (size_t i = 0; i < N_ROUTES; i++) {
+		snprintf(names[i], sizeof names[i], "%s %s", routes[i].method, routes[i].pattern);
+		table[i] = names[i];
+	}
+	*n = N_ROUTES;
+	return table;
+}
+
+void kp_route(struct kp_engine *engine, struct kp_metrics *metrics, struct MHD_Connection *conn,
+	      const char *url, const char *method, const char *body, size_t body_len,
+	      struct response *res, struct route_outcome *outcome)
 {
 	struct segments path;
-	struct request req = {.engine = engine, .conn = conn, .method = method, .body = body,
-			      .body_len = body_len};
+	struct request req = {.engine = engine, .metrics = metrics, .conn = conn,
+			      .method = method, .body = body, .body_len = body_len};
 	bool path_known = false;
+	outcome->route = N_ROUTES;
+	outcome->key_id = 0;
 	if (!split_path(url, &path)) {
 		respond_errorf(res, KP_ENOTFOUND, "no such endpoint");
 		return;
@@ -204,7 +252,9 @@ void kp_route(struct kp_engine *engine, struct MHD_Connection *conn, const char 
 		path_known = true;
 		if (strcmp(r->method, method) != 0)
 			continue;
+		outcome->route = i;
 		dispatch(r, &req, res);
+		outcome->key_id = req.who.key_id;
 		json_decref(req.json);
 		return;
 	}
@@ -271,19 +321,25 @@ int query_limit(const struct request *req, size_t *limit, struct kp_why *why)
 	return 0;
 }
 
-int acting_partner(const struct request *req, const char *named, const char **out,
-		   struct kp_why *why)
+int acting_partner_for(const struct kp_principal *who, const char *named, const char **out,
+		       struct kp_why *why)
 {
-	if (strcmp(req->who.role, "pos") == 0) {
-		if (named && strcmp(named, req->who.partner) != 0)
+	if (strcmp(who->role, "pos") == 0) {
+		if (named && strcmp(named, who->partner) != 0)
 			return kp_why(why, KP_EFORBIDDEN,
 				      "partner: this key acts only for partner %s",
-				      req->who.partner);
-		*out = req->who.partner;
+				      who->partner);
+		*out = who->partner;
 		return 0;
 	}
 	*out = named ? named : "main";
 	return 0;
+}
+
+int acting_partner(const struct request *req, const char *named, const char **out,
+		   struct kp_why *why)
+{
+	return acting_partner_for(&req->who, named, out, why);
 }
 
 void request_hash(const struct request *req, const char *salt, char out[65])

@@ -10,8 +10,18 @@
 
 #include "api/http.h"
 
+/* What the router learned about a request, for logs and metrics. */
+struct route_outcome {
+	size_t route;   /* index into kp_route_names(); n_routes when no route matched */
+	int64_t key_id; /* the authenticated key, 0 if none */
+};
+
 /* Answer one request; res is always filled. */
-void kp_route(struct kp_engine *engine, struct MHD_Connection *conn, const char *url,
-	      const char *method, const char *body, size_t body_len, struct response *res);
+void kp_route(struct kp_engine *engine, struct kp_metrics *metrics, struct MHD_Connection *conn,
+	      const char *url, const char *method, const char *body, size_t body_len,
+	      struct response *res, struct route_outcome *outcome);
+
+/* "GET /v1/members/{}", … for every route, in table order; *n is their number. */
+const char *const *kp_route_names(size_t *n);
 
 #endif

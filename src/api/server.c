@@ -11,24 +11,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "api/http.h"
+#include "api/metrics.h"
 #include "api/router.h"
 #include "util/crypto.h"
 #include "util/error.h"
+#include "util/timeutil.h"
 
 struct kp_server {
 	struct MHD_Daemon *daemon;
 	struct kp_engine *engine;
+	struct kp_metrics *metrics;
+	bool log_requests;
 	_Atomic uint64_t requests;
+	_Atomic int64_t in_flight; /* requests being answered now */
 	uint32_t id_prefix;
 };
 
-/* Per request: the body as it arrives. */
+/* Per request: the body as it arrives, and when it began. */
 struct upload {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	int64_t started_ns;
 };
 
 static int append_body(struct upload *u, const char *data, size_t n)
@@ -53,12 +61,30 @@ static int append_body(struct upload *u, const char *data, size_t n)
 	return 0;
 }
 
-static enum MHD_Result send_answer(struct kp_server *s, struct MHD_Connection *conn,
-				   struct response *res)
+/*
+ * One JSON line per request. It names the route's pattern, never the URL:
+ * URLs can carry a phone number (?phone=) and the log must not.
+ */
+static void log_request(const char *id, const char *method, const char *route, int status,
+			int64_t duration_ns, int64_t key_id)
+{
+	char ts[21];
+	kp_time_format(kp_time_now_wall(), ts);
+	fprintf(stderr,
+		"{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"request\",\"request_id\":\"%s\","
+		"\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"ms\":%.3f,\"key_id\":%lld}\n",
+		ts, status >= 500 ? "error" : "info", id, method, route, status,
+		(double)duration_ns / 1e6, (long long)key_id);
+}
+
+static enum MHD_Result send_answer(struct MHD_Connection *conn, struct response *res,
+				   const char *id)
 {
 	assert(res->status >= 200 && res->status < 600);
 	/* Sorted keys: a replayed answer is byte for byte the first one. */
-	char *text = res->body ? json_dumps(res->body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char *text = res->text ? res->text
+			       : res->body ? json_dumps(res->body, JSON_COMPACT | JSON_SORT_KEYS)
+					   : NULL;
 	json_decref(res->body);
 	size_t len = text ? strlen(text) : 0;
 	struct MHD_Response *r =
@@ -68,13 +94,16 @@ static enum MHD_Result send_answer(struct kp_server *s, struct MHD_Connection *c
 		free(text);
 		return MHD_NO;
 	}
-	char id[40];
-	snprintf(id, sizeof id, "%08x-%llu", s->id_prefix,
-		 (unsigned long long)atomic_fetch_add(&s->requests, 1));
-	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Content-Type",
+				res->content_type ? res->content_type : "application/json");
 	MHD_add_response_header(r, "X-Request-Id", id);
 	if (res->status == 503)
 		MHD_add_response_header(r, "Retry-After", "1");
+	char retry[24];
+	if (res->retry_after_s > 0) {
+		snprintf(retry, sizeof retry, "%d", res->retry_after_s);
+		MHD_add_response_header(r, "Retry-After", retry);
+	}
 	enum MHD_Result ok = MHD_queue_response(conn, (unsigned)res->status, r);
 	MHD_destroy_response(r);
 	return ok;
@@ -91,6 +120,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		u = calloc(1, sizeof *u);
 		if (!u)
 			return MHD_NO;
+		u->started_ns = kp_time_mono_ns();
 		*con_cls = u;
 		return MHD_YES;
 	}
@@ -101,11 +131,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	struct response res = {0};
+	struct route_outcome outcome = {0};
+	size_t n_routes;
+	const char *const *names = kp_route_names(&n_routes);
+	outcome.route = n_routes;
+	atomic_fetch_add(&s->in_flight, 1);
 	if (u->too_large)
 		respond_errorf(&res, KP_ETOOLARGE, "body: larger than %d bytes", KP_MAX_BODY);
 	else
-		kp_route(s->engine, conn, url, method, u->body ? u->body : "", u->len, &res);
-	return send_answer(s, conn, &res);
+		kp_route(s->engine, s->metrics, conn, url, method, u->body ? u->body : "", u->len,
+			 &res, &outcome);
+	char id[40];
+	snprintf(id, sizeof id, "%08x-%llu", s->id_prefix,
+		 (unsigned long long)atomic_fetch_add(&s->requests, 1));
+	int status = res.status;
+	enum MHD_Result ok = send_answer(conn, &res, id);
+	int64_t took = kp_time_mono_ns() - u->started_ns;
+	kp_metrics_record(s->metrics, outcome.route, status, took);
+	if (s->log_requests)
+		log_request(id, method, outcome.route < n_routes ? names[outcome.route] : "unmatched",
+			    status, took, outcome.key_id);
+	atomic_fetch_sub(&s->in_flight, 1);
+	return ok;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -138,30 +185,49 @@ static int parse_listen(const char *listen, struct sockaddr_in *addr, struct kp_
 	return 0;
 }
 
-int kp_server_start(struct kp_engine *engine, const char *listen, struct kp_server **out,
-		    struct kp_why *why)
+int kp_server_start(struct kp_engine *engine, const struct kp_server_options *o,
+		    struct kp_server **out, struct kp_why *why)
 {
-	assert(engine && listen && out);
+	assert(engine && o && o->listen && out);
 	struct sockaddr_in addr;
-	int rc = parse_listen(listen, &addr, why);
+	int rc = parse_listen(o->listen, &addr, why);
 	if (rc)
 		return rc;
+	bool tls = o->tls_cert || o->tls_key;
+	if (tls && (!o->tls_cert || !o->tls_key))
+		return kp_why(why, KP_EINVAL, "TLS needs both --tls-cert and --tls-key");
+	if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return kp_why(why, KP_EINVAL, "this libmicrohttpd was built without TLS");
+	size_t n_routes;
+	const char *const *names = kp_route_names(&n_routes);
 	struct kp_server *s = calloc(1, sizeof *s);
-	if (!s)
+	if (!s || !(s->metrics = kp_metrics_new(names, n_routes))) {
+		free(s);
 		return KP_ENOMEM;
+	}
 	s->engine = engine;
+	s->log_requests = o->log_requests;
 	kp_crypto_random(&s->id_prefix, sizeof s->id_prefix);
+	/* ITC lets kp_server_stop stop accepting while requests in flight finish. */
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_ERROR_LOG | MHD_USE_ITC | (tls ? MHD_USE_TLS : 0);
+	/* the certificate options only with TLS: libmicrohttpd warns about them otherwise */
+	struct MHD_OptionItem tls_options[] = {
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key},
+		{MHD_OPTION_END, 0, NULL},
+	};
 	s->daemon = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
+		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)KP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY,
+		tls ? tls_options : &tls_options[2], MHD_OPTION_END);
 	if (!s->daemon) {
+		kp_metrics_free(s->metrics);
 		free(s);
-		return kp_why(why, KP_EINVAL, "cannot listen on %s (in use, or not an address here)",
-			      listen);
+		return kp_why(why, KP_EINVAL, "cannot listen on %s (in use, not an address here%s)",
+			      o->listen, tls ? ", or the TLS certificate or key is not valid" : "");
 	}
 	*out = s;
 	return 0;
@@ -171,6 +237,16 @@ void kp_server_stop(struct kp_server *s)
 {
 	if (!s)
 		return;
+	/* Stop accepting; connections open now get their requests answered. */
+	MHD_socket listener = MHD_quiesce_daemon(s->daemon);
+	if (listener != MHD_INVALID_SOCKET)
+		close(listener);
+	int64_t until = kp_time_mono_ns() + (int64_t)KP_DRAIN_SECONDS * 1000000000;
+	while (atomic_load(&s->in_flight) > 0 && kp_time_mono_ns() < until) {
+		struct timespec pause = {0, 5 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+	}
 	MHD_stop_daemon(s->daemon);
+	kp_metrics_free(s->metrics);
 	free(s);
 }

@@ -9,6 +9,9 @@ int kp_cmd_serve(int argc, char **argv);
 int kp_cmd_init(int argc, char **argv);
 int kp_cmd_verify(int argc, char **argv);
 int kp_cmd_jobs(int argc, char **argv);
+int kp_cmd_report(int argc, char **argv); /* cli/report.c */
+int kp_cmd_import(int argc, char **argv);
+int kp_cmd_backup(int argc, char **argv);
 
 /* Read a whole file (at most max bytes) into a malloc'ed NUL-terminated buffer. */
 char *kp_read_file(const char *path, size_t max, size_t *len);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/ratelimit.h"
 #include "api/server.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
@@ -22,6 +23,9 @@ struct options {
 	int test_clock;
 	long jobs_every_s; /* −1 = default: 60, or off with --test-clock */
 	const char *now;   /* jobs run: the clock to run at, instead of the wall clock */
+	const char *tls_cert, *tls_key; /* PEM files */
+	int quiet;         /* no request log */
+	long queue;        /* serve --queue: the writer queue's bound; 0 = default 4096 */
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -34,6 +38,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"test-clock", no_argument, NULL, 't'},
 		{"jobs-every", required_argument, NULL, 'j'},
 		{"now", required_argument, NULL, 'n'},
+		{"tls-cert", required_argument, NULL, 'c'},
+		{"tls-key", required_argument, NULL, 'K'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"queue", required_argument, NULL, 'Q'},
+		{"auth-failures", required_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof *o);
@@ -50,6 +59,29 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'k': o->admin_key = optarg; break;
 		case 't': o->test_clock = 1; break;
 		case 'n': o->now = optarg; o->test_clock = 1; break;
+		case 'c': o->tls_cert = optarg; break;
+		case 'K': o->tls_key = optarg; break;
+		case 'q': o->quiet = 1; break;
+		case 'A': {
+			/* Failed authentications per address before 429 (api/ratelimit.h). */
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 1000000) {
+				fprintf(stderr, "kopilka: --auth-failures: from 1 to 1000000\n");
+				return 2;
+			}
+			kp_ratelimit_configure((unsigned)n);
+			break;
+		}
+		case 'Q': {
+			char *end;
+			o->queue = strtol(optarg, &end, 10);
+			if (*end || o->queue < 1 || o->queue > 1000000) {
+				fprintf(stderr, "kopilka: --queue: jobs from 1 to 1000000\n");
+				return 2;
+			}
+			break;
+		}
 		case 'j': {
 			char *end;
 			o->jobs_every_s = strtol(optarg, &end, 10);
@@ -91,6 +123,20 @@ char *kp_read_file(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
+/* A structured log line, like the request log: {"ts","level","msg",key:value}. */
+static void log_event(const char *msg, const char *key, const char *value)
+{
+	char ts[21];
+	kp_time_format(kp_time_now_wall(), ts);
+	json_t *line = json_pack("{s:s,s:s,s:s,s:s}", "ts", ts, "level", "info", "msg", msg, key,
+				 value);
+	char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+	if (text)
+		fprintf(stderr, "%s\n", text);
+	free(text);
+	json_decref(line);
+}
+
 /* Load the program file as a new version unless it is already the current one. */
 static int load_program(struct kp_engine *e, const char *path)
 {
@@ -112,13 +158,16 @@ static int load_program(struct kp_engine *e, const char *path)
 			why.text[0] ? why.text : kp_strerror(rc));
 		return 1;
 	}
-	fprintf(stderr, "kopilka: program %s is version %lld\n", path, (long long)version);
+	char text[24];
+	snprintf(text, sizeof text, "%lld", (long long)version);
+	log_event(same ? "program unchanged" : "program loaded", "version", text);
 	return 0;
 }
 
 static int open_engine(const struct options *o, struct kp_engine **e)
 {
-	struct kp_engine_config cfg = {.db = o->db, .test_clock = o->test_clock != 0};
+	struct kp_engine_config cfg = {.db = o->db, .test_clock = o->test_clock != 0,
+				       .queue_cap = (size_t)o->queue};
 	struct kp_why why = {""};
 	int rc = kp_engine_open(&cfg, e, &why);
 	if (rc) {
@@ -218,7 +267,17 @@ int kp_cmd_serve(int argc, char **argv)
 		fprintf(stderr, "kopilka: --admin-key: %s\n", why.text[0] ? why.text : kp_strerror(rc));
 	if (!rc && o.program)
 		rc = load_program(e, o.program);
-	if (!rc && (rc = kp_server_start(e, o.listen, &s, &why)))
+	struct kp_server_options so = {.listen = o.listen, .log_requests = !o.quiet};
+	size_t len;
+	if (!rc && o.tls_cert && !(so.tls_cert = kp_read_file(o.tls_cert, 1 << 20, &len))) {
+		fprintf(stderr, "kopilka: cannot read --tls-cert %s\n", o.tls_cert);
+		rc = 1;
+	}
+	if (!rc && o.tls_key && !(so.tls_key = kp_read_file(o.tls_key, 1 << 20, &len))) {
+		fprintf(stderr, "kopilka: cannot read --tls-key %s\n", o.tls_key);
+		rc = 1;
+	}
+	if (!rc && (rc = kp_server_start(e, &so, &s, &why)))
 		fprintf(stderr, "kopilka: %s\n", why.text);
 	/* With a test clock, jobs run when the test asks, unless told otherwise. */
 	long every_s = o.jobs_every_s >= 0 ? o.jobs_every_s : o.test_clock ? 0 : 60;
@@ -226,13 +285,17 @@ int kp_cmd_serve(int argc, char **argv)
 	if (!rc && (rc = scheduler_start(&sched, e, every_s)))
 		fprintf(stderr, "kopilka: cannot start the job scheduler\n");
 	if (!rc) {
-		fprintf(stderr, "kopilka: serving on http://%s\n", o.listen);
+		log_event("serving", so.tls_cert ? "https" : "http", o.listen);
 		int sig = wait_for_signal();
-		fprintf(stderr, "kopilka: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		log_event("stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
 		scheduler_stop(&sched);
 	}
 	kp_server_stop(s);
 	kp_engine_close(e);
+	if (!rc)
+		log_event("stopped", "db", o.db);
+	free((char *)so.tls_cert);
+	free((char *)so.tls_key);
 	return rc ? 1 : 0;
 }
 
@@ -259,7 +322,7 @@ int kp_cmd_verify(int argc, char **argv)
 	if (rc)
 		return rc;
 	struct stat st;
-	if (stat(o.db, &st) != 0) {
+	if (!strstr(o.db, "://") && stat(o.db, &st) != 0) { /* a file, not postgresql:// */
 		fprintf(stderr, "kopilka: %s: no such database\n", o.db);
 		return 1;
 	}

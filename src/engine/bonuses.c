@@ -284,11 +284,11 @@ static int event_run(struct kp_conn *c, void *arg)
 {
 	struct event_job *j = arg;
 	struct kp_member_row row;
-	int rc = c->ops->member_get(c, KP_MEMBER_BY_ID, j->id, &row);
-	if (rc == KP_ENOTFOUND)
-		return kp_why(j->why, rc, "no member with id %s", j->id);
+	int rc = find_member(c, KP_REF_MEMBER, j->id, &row, j->why);
+	if (rc)
+		return rc;
 	char hash[KP_HASH_HEX], *stored = NULL;
-	if (!rc && (rc = c->ops->bonus_find(c, row.id, j->event_id, hash, &stored)) == 0) {
+	if ((rc = c->ops->bonus_find(c, row.id, j->event_id, hash, &stored)) == 0) {
 		bool same = strcmp(hash, j->hash) == 0;
 		j->answer = same ? json_parse_stored(stored) : NULL;
 		free(stored);

@@ -226,7 +226,10 @@ static int erase_run(struct kp_conn *c, void *arg)
 	char at[21];
 	kp_time_format(m.erased_at ? m.erased_at : j->now, at);
 	if (!m.erased_at) {
+		/* every consent is withdrawn with the data it covered */
 		rc = c->ops->member_erase(c, m.id, j->now);
+		if (!rc)
+			rc = log_consents(c, m.id, m.consents, 0, j->now, j->key_id, false);
 		if (!rc)
 			rc = audit_json(c, j->key_id, "member.erase", j->id,
 					json_pack("{s:s}", "erased_at", at), j->now);

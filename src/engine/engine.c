@@ -339,3 +339,18 @@ json_t *balance_json(int64_t available, int64_t pending, int64_t debt)
 	return json_pack("{sIsI}", "available", (json_int_t)(available + debt), "pending",
 			 (json_int_t)pending);
 }
+
+void kp_engine_stats(struct kp_engine *e, struct kp_engine_stats *out)
+{
+	struct kp_writer_stats w;
+	kp_writer_stats(e->writer, &w);
+	*out = (struct kp_engine_stats){
+		.commits = w.commits,
+		.jobs = w.jobs,
+		.batch_max = w.batch_max,
+		.queue_depth = w.queue_depth,
+		.rejected = w.rejected,
+		.points_issued = atomic_load(&e->points_issued),
+		.points_redeemed = atomic_load(&e->points_redeemed),
+	};
+}

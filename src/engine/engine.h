@@ -57,6 +57,14 @@ int64_t kp_engine_now(struct kp_engine *e);
 bool kp_engine_has_test_clock(const struct kp_engine *e);
 void kp_engine_set_clock(struct kp_engine *e, int64_t now);
 
+/* Figures for monitoring (GET /metrics). */
+struct kp_engine_stats {
+	uint64_t commits, jobs, batch_max, queue_depth, rejected;
+	uint64_t points_issued, points_redeemed; /* by purchases committed in this process */
+};
+
+void kp_engine_stats(struct kp_engine *e, struct kp_engine_stats *out);
+
 /* ---- program (engine/program.c) ---- */
 
 /*
@@ -76,7 +84,7 @@ int kp_engine_program_get(struct kp_engine *e, int64_t *version, char **doc);
 int kp_engine_program(struct kp_engine *e, int64_t version, const struct kp_program **out,
 		      int64_t *version_out);
 
-/* ---- keys and partners (engine/keys.c) ---- */
+/* ---- keys (engine/keys.c) ---- */
 
 #define KP_KEY_SECRET_LEN 35 /* "kp_" + 32 hex digits (128 bits) */
 
@@ -84,6 +92,7 @@ struct kp_principal {
 	int64_t key_id;
 	char role[16];                    /* "admin", "pos", "readonly" */
 	char partner[KP_PARTNER_MAX + 1]; /* the pos key's partner; "" otherwise */
+	bool partner_inactive;            /* the pos key's partner was deactivated */
 };
 
 /* Make sure a key with this secret exists with role admin (idempotent). */
@@ -92,16 +101,92 @@ int kp_engine_ensure_admin_key(struct kp_engine *e, const char *secret, struct k
 /*
  * Create a key: role "admin" | "pos" | "readonly"; pos keys need an existing
  * partner. The secret (shown once) is written to secret_out. Answer:
- * {"id":…,"key":"kp_…","role":…,"partner":…}.
+ * {"id":…,"key":"kp_…","role":…,"partner":…}. Audited ("key.create") as
+ * done by key `by_key_id` (0 = the command line).
  */
 int kp_engine_key_create(struct kp_engine *e, const char *role, const char *partner,
-			 json_t **answer, struct kp_why *why);
+			 int64_t by_key_id, json_t **answer, struct kp_why *why);
 
 /* Find the key for a presented secret. Returns 0 or KP_EUNAUTHORIZED. */
 int kp_engine_authenticate(struct kp_engine *e, const char *secret, struct kp_principal *out);
 
-int kp_engine_partner_create(struct kp_engine *e, const char *id, const char *name,
-			     json_t **answer, struct kp_why *why);
+/* Partners: kp_engine_partner_add and the rest of "coalitions" below. */
+
+/* ---- coalitions: partners, keys, audit (engine/partners.c, audit.c) ---- */
+
+/*
+ * A partner to create or change. Create: id and name required; absent
+ * fields take their defaults (active, the program's earn rate, accrual at
+ * point_value). Update: only the fields marked set change.
+ */
+struct kp_partner_change {
+	const char *id;
+	const char *name;            /* NULL = unchanged */
+	int active;                  /* −1 = unchanged, else 0 or 1 */
+	bool set_earn;
+	int64_t earn_percent_bp;     /* 0..10000, −1 = the program's earn.percent */
+	bool set_accrual;
+	int64_t accrual_cost;        /* minor units per point ≥ 1, −1 = point_value */
+};
+
+/* Create (KP_ECONFLICT if the id is taken) or change (KP_ENOTFOUND) a partner,
+ * audited as "partner.create" / "partner.update" by key_id. Answer: the partner
+ * {"id","name","active","earn":{"percent":P}|null,"accrual_cost":N|null,"created_at"}. */
+int kp_engine_partner_add(struct kp_engine *e, const struct kp_partner_change *p,
+			  int64_t key_id, json_t **answer, struct kp_why *why);
+int kp_engine_partner_update(struct kp_engine *e, const struct kp_partner_change *p,
+			     int64_t key_id, json_t **answer, struct kp_why *why);
+/* {"items":[partner…]}: every partner, by id. */
+int kp_engine_partners_list(struct kp_engine *e, json_t **answer, struct kp_why *why);
+
+/*
+ * Revoke key `id` (idempotent: a revoked key answers its first revocation
+ * time). The key stops working at once in this process (the key cache is
+ * emptied). Answer {"id","revoked_at"}; KP_ENOTFOUND for an unknown id.
+ */
+int kp_engine_key_revoke(struct kp_engine *e, int64_t id, int64_t by_key_id, json_t **answer,
+			 struct kp_why *why);
+/* Keys by id without their secrets or hashes: {"items":[{"id","role","partner",
+ * "created_at","revoked_at"}],"next_cursor"}; cursor "" or the last answer's. */
+int kp_engine_keys_list(struct kp_engine *e, const char *cursor, size_t limit, json_t **answer,
+			struct kp_why *why);
+
+/* Record an admin change made outside a writer job of its own (details: owned). */
+int kp_engine_audit(struct kp_engine *e, int64_t key_id, const char *action, const char *target,
+		    json_t *details);
+/* The audit log newest first: {"items":[{"id","at","key_id","action","target",
+ * "details"}],"next_cursor"}. */
+int kp_engine_audit_list(struct kp_engine *e, const char *cursor, size_t limit, json_t **answer,
+			 struct kp_why *why);
+
+/* True when a purchase with this receipt id exists at a partner other than `partner`:
+ * the API answers 403, not 404, to a pos key reaching for another partner's receipt. */
+bool kp_engine_receipt_elsewhere(struct kp_engine *e, const char *partner,
+				 const char *receipt_id);
+
+/* ---- reports (engine/reports.c) ---- */
+
+/*
+ * Settlement over [from, to) (instants; the API passes whole UTC days):
+ * per partner the points issued and redeemed through its receipts, their
+ * value, the net and the receipts (docs/api.md "Reports"). Every amount is
+ * exact; the totals equal the ledger's purchase-linked movements.
+ */
+int kp_engine_settlement(struct kp_engine *e, int64_t from, int64_t to, json_t **answer,
+			 struct kp_why *why);
+/* Per fund over [from, to): donated_points, campaign_points, total, value. */
+int kp_engine_charity_report(struct kp_engine *e, int64_t from, int64_t to, json_t **answer,
+			     struct kp_why *why);
+
+/* ---- charity (engine/charity.c) ---- */
+
+struct kp_idem; /* below */
+
+/* A member gives `points` to a fund of the current program (KP_EFUND if none,
+ * KP_EINSUFFICIENT). Answer (201): {"member","fund","points","balance"}. */
+int kp_engine_donate(struct kp_engine *e, const char *id, const char *fund, int64_t points,
+		     const struct kp_idem *idem, json_t **answer, int *status,
+		     struct kp_why *why);
 
 /* ---- idempotent writes with an Idempotency-Key (engine/writes.c) ---- */
 
@@ -206,6 +291,31 @@ int kp_engine_coupon_batch(struct kp_engine *e, const struct kp_coupon_row *coup
 			   int64_t key_id, json_t **answer, int *status, struct kp_why *why);
 int kp_engine_coupon_get(struct kp_engine *e, const char *code, json_t **answer,
 			 struct kp_why *why);
+
+/* ---- importing members (engine/import.c) ---- */
+
+#define KP_IMPORT_MAX_BYTES (64 << 20) /* 64 MiB of CSV */
+#define KP_IMPORT_MAX_ROWS 1000000
+
+struct kp_import_report {
+	int64_t rows;          /* data rows in the file */
+	int64_t created;       /* members made */
+	int64_t unchanged;     /* imported before with the same data: left as they are */
+	int64_t points_loaded; /* points credited to the members made */
+};
+
+/*
+ * Load members from another system's CSV (the format is docs/import.md) in
+ * one writer job: every row is checked first, and any bad row loads nothing
+ * (KP_EINVAL, "line N: <field>: <problem>" in why; KP_ETOOLARGE past the
+ * limits above). A row whose external_id was imported before with the same
+ * data is counted unchanged, so running the same file again is safe. Each
+ * new member gets a card, a referral code, consent log entries (key id 0),
+ * a tier, and their points as one lot from issuance (entry transfer, ref
+ * "import"). csv need not be NUL-terminated; report is set on success.
+ */
+int kp_engine_import_members(struct kp_engine *e, const char *csv, size_t len,
+			     struct kp_import_report *report, struct kp_why *why);
 
 /* ---- purchases and refunds (engine/purchase.c, engine/refund.c) ---- */
 

@@ -34,6 +34,9 @@ struct kp_engine {
 	pthread_cond_t checkpoint_wake;
 	bool checkpoint_stop, checkpoint_running;
 
+	/* Points moved by purchases committed in this process, for /metrics. */
+	_Atomic uint64_t points_issued, points_redeemed;
+
 	/* Recently seen API keys: hash → principal, for a few seconds. */
 	struct key_cache *keys;
 
@@ -46,6 +49,27 @@ struct kp_engine {
 /* The API key cache (keys.c). */
 struct key_cache *key_cache_new(void);
 void key_cache_free(struct key_cache *k);
+/* Forget every cached key: a revoked key or a deactivated partner counts at once. */
+void key_cache_clear(struct key_cache *k);
+
+/* Record an admin change in the audit log, inside the caller's job (audit.c).
+ * details (owned, may be NULL = {}) is stored as canonical JSON text. */
+int audit_write(struct kp_conn *c, int64_t key_id, const char *action, const char *target,
+		json_t *details, int64_t now);
+
+/*
+ * The charity campaigns of a purchase (charity.c): what each fund gets from
+ * the charity_percent campaigns that match is written into the answer as
+ * "charity_points": {"<fund>": points} (left out when nothing), and unless
+ * the purchase is a hold it is given at once (charity_give). result is the
+ * purchase's evaluation; tier is the member's tier index or −1.
+ */
+int charity_on_purchase(struct kp_conn *c, const struct kp_program *p,
+			const struct kp_purchase_req *req, int tier, const struct kp_result *result,
+			int64_t purchase_id, int64_t now, json_t *answer);
+/* Give what an answer's "charity_points" says (a confirmed hold): from issuance
+ * to each fund, entry transfer, ref "fund:<id>", tied to purchase_id. */
+int charity_give(struct kp_conn *c, const json_t *answer, int64_t purchase_id, int64_t now);
 
 /* Borrow a reader connection (blocks while all are busy). */
 int reader_acquire(struct kp_engine *e, struct kp_conn **out);

@@ -142,6 +142,8 @@ static int confirm_run(struct kp_conn *c, void *arg)
 	if (!rc && p.member_id)
 		rc = earn_now(c, j, prog, &p, a);
 	if (!rc)
+		rc = charity_give(c, a, p.id, j->now); /* what the hold's charity campaigns set */
+	if (!rc)
 		rc = c->ops->purchase_set_status(c, p.id, "committed");
 	if (!rc)
 		rc = store_answer(c, p.id, a);

@@ -26,19 +26,40 @@ struct batch_job {
 	struct kp_jobs_report *report;
 };
 
-/* Record a reminder once per lot about to expire. */
-static int remind(struct kp_conn *c, const struct member_state *ms, int64_t now,
-		  int64_t remind_until, int64_t *count)
+static bool reminded_lot(const struct kp_lot *l, int64_t now, int64_t remind_until)
 {
+	return l->remaining > 0 && l->expires_at > now && l->expires_at <= remind_until;
+}
+
+/*
+ * Record one "points_expiring" reminder per member and expiry day (the shop's
+ * local day), once:
+ * a member with many small lots expiring the same day hears about it once,
+ * with their sum.
+ */
+static int remind(struct kp_conn *c, const struct member_state *ms, int64_t offset_s,
+		  int64_t now, int64_t remind_until, int64_t *count)
+{
+	const struct kp_lot *lots = ms->points.lots;
 	for (size_t i = 0; i < ms->points.n_lots; i++) {
-		const struct kp_lot *l = &ms->points.lots[i];
-		if (l->remaining == 0 || l->expires_at <= now || l->expires_at > remind_until)
+		if (!reminded_lot(&lots[i], now, remind_until))
 			continue;
-		char ref[32], at[21];
-		snprintf(ref, sizeof ref, "lot:%lld", (long long)l->id);
-		kp_time_format(l->expires_at, at);
-		json_t *payload = json_pack("{s:I,s:s}", "points", (json_int_t)l->remaining,
-					    "expires_at", at);
+		int64_t day = (lots[i].expires_at + offset_s) / KP_SECONDS_PER_DAY, points = 0;
+		bool first = true;
+		for (size_t k = 0; k < ms->points.n_lots; k++) {
+			if (!reminded_lot(&lots[k], now, remind_until) ||
+			    (lots[k].expires_at + offset_s) / KP_SECONDS_PER_DAY != day)
+				continue;
+			first &= k >= i;
+			points += lots[k].remaining;
+		}
+		if (!first)
+			continue; /* this day was handled at its first lot */
+		char ref[64], date[11];
+		kp_date_format(day, date);
+		snprintf(ref, sizeof ref, "member:%lld:%s", (long long)ms->row.id, date);
+		json_t *payload = json_pack("{s:I,s:s}", "points", (json_int_t)points, "expires_on",
+					    date);
 		char *text = payload ? json_text(payload) : NULL;
 		json_decref(payload);
 		int rc = text ? c->ops->event_insert(c, ms->row.id, "points_expiring", ref, text, now)
@@ -75,7 +96,8 @@ static int lots_member(struct kp_conn *c, struct batch_job *j, int64_t id)
 	if (!rc)
 		rc = persist_plan(c, &ctx, &ms.points, &plan);
 	if (!rc)
-		rc = remind(c, &ms, j->now, j->now + p->remind_days_before * KP_SECONDS_PER_DAY,
+		rc = remind(c, &ms, p->utc_offset_s, j->now,
+			    j->now + p->remind_days_before * KP_SECONDS_PER_DAY,
 			    &j->report->reminders);
 	if (!rc)
 		rc = apply_thresholds(c, p, &ms, j->now, NULL, &j->report->certificates_issued);

@@ -1,9 +1,12 @@
 /*
- * keys.c — API keys and partners.
+ * keys.c — API keys: making them and authenticating (partners: partners.c).
  *
  * A key's secret is "kp_" and 32 hex digits (128 random bits). Only its
  * BLAKE2b-256 hash is stored; a presented secret is hashed and looked up by
- * that hash, so no stored secret is ever compared byte by byte.
+ * that hash, so no stored secret is ever compared byte by byte (the lookup
+ * compares hashes, which tell an attacker nothing about the secret).
+ * Revoking a key and changing a partner empty the cache, so in this process
+ * they count at once; other processes notice within KEY_CACHE_NS.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -51,6 +54,14 @@ void key_cache_free(struct key_cache *k)
 	free(k);
 }
 
+void key_cache_clear(struct key_cache *k)
+{
+	assert(k);
+	pthread_mutex_lock(&k->lock);
+	memset(k->slot, 0, sizeof k->slot);
+	pthread_mutex_unlock(&k->lock);
+}
+
 static struct key_slot *slot_of(struct key_cache *k, const char *hash)
 {
 	unsigned idx = (unsigned)strtoul((char[3]){hash[0], hash[1], 0}, NULL, 16);
@@ -61,7 +72,7 @@ static bool cache_get(struct key_cache *k, const char *hash, struct kp_principal
 {
 	pthread_mutex_lock(&k->lock);
 	struct key_slot *s = slot_of(k, hash);
-	bool hit = strcmp(s->hash, hash) == 0 &&
+	bool hit = kp_crypto_equal(s->hash, hash, KP_HASH_HEX - 1) &&
 		   kp_time_mono_ns() - s->loaded_ns < KEY_CACHE_NS;
 	if (hit)
 		*out = s->who;
@@ -95,6 +106,8 @@ static void new_secret(char secret[KP_KEY_SECRET_LEN + 1])
 struct key_job {
 	struct kp_key_row row;
 	bool ensure; /* an existing key with this hash is fine */
+	bool audit;  /* record "key.create" by by_key_id */
+	int64_t by_key_id;
 	struct kp_why *why;
 };
 
@@ -122,7 +135,15 @@ static int key_run(struct kp_conn *c, void *arg)
 		if (rc != KP_ENOTFOUND)
 			return rc;
 	}
-	return c->ops->key_insert(c, &j->row);
+	int rc = c->ops->key_insert(c, &j->row);
+	if (rc || !j->audit)
+		return rc;
+	char target[24];
+	snprintf(target, sizeof target, "%lld", (long long)j->row.id);
+	return audit_write(c, j->by_key_id, "key.create", target,
+			   json_pack("{s:s,s:s?}", "role", j->row.role, "partner",
+				     j->row.partner[0] ? j->row.partner : NULL),
+			   j->row.created_at);
 }
 
 static int save_key(struct kp_engine *e, const char *secret, const char *role,
@@ -147,7 +168,7 @@ int kp_engine_ensure_admin_key(struct kp_engine *e, const char *secret, struct k
 }
 
 int kp_engine_key_create(struct kp_engine *e, const char *role, const char *partner,
-			 json_t **answer, struct kp_why *why)
+			 int64_t by_key_id, json_t **answer, struct kp_why *why)
 {
 	assert(role && answer);
 	bool is_pos = strcmp(role, "pos") == 0;
@@ -159,7 +180,7 @@ int kp_engine_key_create(struct kp_engine *e, const char *role, const char *part
 		return kp_why(why, KP_EINVAL, "partner: only pos keys belong to a partner");
 	char secret[KP_KEY_SECRET_LEN + 1];
 	new_secret(secret);
-	struct key_job j = {.why = why};
+	struct key_job j = {.why = why, .audit = true, .by_key_id = by_key_id};
 	int rc = save_key(e, secret, role, partner, false, &j);
 	if (rc)
 		return rc;
@@ -182,42 +203,24 @@ int kp_engine_authenticate(struct kp_engine *e, const char *secret, struct kp_pr
 	if (rc)
 		return rc;
 	struct kp_key_row row;
+	struct kp_partner_row partner = {.active = true};
 	rc = c->ops->key_find(c, hash, &row);
+	/* A pos key carries its partner's state, cached with it (deactivating clears the cache). */
+	if (!rc && !row.revoked_at && row.partner[0])
+		rc = c->ops->partner_get(c, row.partner, &partner);
 	reader_release(e, c);
 	if (rc == KP_ENOTFOUND || (!rc && row.revoked_at))
 		return KP_EUNAUTHORIZED;
 	if (rc)
 		return rc;
+	/* The index found it; compare in constant time anyway, as secrets deserve. */
+	if (!kp_crypto_equal(row.hash, hash, KP_HASH_HEX - 1))
+		return KP_EUNAUTHORIZED;
+	memset(out, 0, sizeof *out);
 	out->key_id = row.id;
 	snprintf(out->role, sizeof out->role, "%s", row.role);
 	snprintf(out->partner, sizeof out->partner, "%s", row.partner);
+	out->partner_inactive = !partner.active;
 	cache_put(e->keys, hash, out);
 	return 0;
-}
-
-struct partner_job {
-	const char *id, *name;
-	int64_t now;
-	struct kp_why *why;
-};
-
-static int partner_run(struct kp_conn *c, void *arg)
-{
-	struct partner_job *j = arg;
-	int rc = c->ops->partner_insert(c, j->id, j->name, j->now);
-	if (rc == KP_ECONFLICT)
-		return kp_why(j->why, rc, "partner %s already exists", j->id);
-	return rc;
-}
-
-int kp_engine_partner_create(struct kp_engine *e, const char *id, const char *name,
-			     json_t **answer, struct kp_why *why)
-{
-	assert(id && name && answer);
-	struct partner_job j = {.id = id, .name = name, .now = kp_engine_now(e), .why = why};
-	int rc = kp_writer_submit(e->writer, partner_run, &j);
-	if (rc)
-		return rc;
-	*answer = json_pack("{s:s,s:s}", "id", id, "name", name);
-	return *answer ? 0 : KP_ENOMEM;
 }

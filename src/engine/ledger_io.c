@@ -66,6 +66,14 @@ int persist_plan(struct kp_conn *c, const struct posting_ctx *ctx, struct kp_mem
 	return rc;
 }
 
+/* An erased member keeps their history but takes part in nothing new. */
+static int refuse_erased(const struct kp_member_row *m, struct kp_why *why)
+{
+	if (!m->erased_at)
+		return 0;
+	return kp_why(why, KP_ENOTFOUND, "member %lld was erased", (long long)m->id);
+}
+
 int find_member(struct kp_conn *c, enum kp_member_ref who, const char *value,
 		struct kp_member_row *out, struct kp_why *why)
 {
@@ -85,10 +93,12 @@ int find_member(struct kp_conn *c, enum kp_member_ref who, const char *value,
 		if (!rc && card.status == KP_CARD_BLOCKED)
 			return kp_why(why, KP_ECARDBLOCKED, "card %s is blocked; use the member's "
 							    "new card", value);
-		return rc ? rc : c->ops->member_get_id(c, card.member_id, out);
+		if (!rc)
+			rc = c->ops->member_get_id(c, card.member_id, out);
+		return rc ? rc : refuse_erased(out, why);
 	}
 	int rc = c->ops->member_get(c, keys[who], value, out);
 	if (rc == KP_ENOTFOUND)
 		return kp_why(why, rc, "no member with %s %s", names[who], value);
-	return rc;
+	return rc ? rc : refuse_erased(out, why);
 }

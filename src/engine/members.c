@@ -167,26 +167,28 @@ static int insert_member(struct kp_conn *c, struct create_job *j, struct kp_memb
 			return rc;
 		m->referred_by = referrer.id;
 	}
-	for (int attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
+	int rc = KP_ECONFLICT;
+	for (int attempt = 0; rc == KP_ECONFLICT && attempt < CREATE_ATTEMPTS; attempt++) {
 		kp_card_new(m->card);
 		new_referral_code(m->referral_code);
-		int rc = c->ops->member_insert(c, m);
+		rc = c->ops->member_insert(c, m);
 		if (!rc)
 			rc = c->ops->card_insert(c, m->card, m->id, j->now);
-		if (!rc)
-			rc = log_consents(c, m->id, 0, m->consents, j->now, in->key_id, true);
-		if (!rc)
-			rc = start_tier(c, j->program, m, j->now);
-		if (!rc)
-			rc = bonuses_on_registration(c, j->program, m, j->now);
-		/* the answer shows the balance with the registration bonus */
-		return rc ? rc : c->ops->member_get_id(c, m->id, m);
 		if (rc != KP_ECONFLICT)
-			return rc;
+			break;
+		/* a taken phone or external id is the caller's; a taken card or code, chance's */
 		if ((rc = explain_conflict(c, in, j->why)))
 			return rc;
+		rc = KP_ECONFLICT;
 	}
-	return KP_ESTORE;
+	if (!rc)
+		rc = log_consents(c, m->id, 0, m->consents, j->now, in->key_id, true);
+	if (!rc)
+		rc = start_tier(c, j->program, m, j->now);
+	if (!rc)
+		rc = bonuses_on_registration(c, j->program, m, j->now);
+	/* the answer shows the balance with the registration bonus */
+	return rc ? rc : c->ops->member_get_id(c, m->id, m);
 }
 
 static int create_run(struct kp_conn *c, void *arg)

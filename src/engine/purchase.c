@@ -24,6 +24,7 @@ struct computed {
 	bool has_member;
 	struct member_state ms;         /* when has_member */
 	struct presented codes;         /* coupons and certificates presented */
+	int64_t earn_lot_id;            /* the lot this purchase's points make, 0 = none */
 	int64_t budget_left[KP_MAX_CAMPAIGNS];
 	struct kp_result result;        /* result.lines malloc'ed */
 };
@@ -42,11 +43,15 @@ static int compute(struct kp_engine *e, struct kp_conn *c, const struct kp_purch
 	int rc = kp_engine_program(e, 0, &cp->program, &cp->version);
 	if (rc)
 		return rc;
-	rc = c->ops->partner_exists(c, req->partner);
+	/* The partner's row: whether it takes purchases, and its own earn rate. */
+	struct kp_partner_row partner;
+	rc = c->ops->partner_get(c, req->partner, &partner);
 	if (rc == KP_ENOTFOUND)
 		return kp_why(why, rc, "partner %s: no such partner", req->partner);
 	if (rc)
 		return rc;
+	if (!partner.active)
+		return kp_why(why, KP_EPARTNER, "partner %s is not active", req->partner);
 	struct kp_member_in member_in = {.tier = -1};
 	if (req->who != KP_REF_NONE) {
 		struct kp_member_row row;
@@ -77,6 +82,8 @@ static int compute(struct kp_engine *e, struct kp_conn *c, const struct kp_purch
 		.channel = req->channel,
 		.now = now,
 		.partner = req->partner,
+		.has_partner_earn = partner.earn_percent_bp >= 0,
+		.partner_earn_bp = partner.earn_percent_bp,
 		.campaign_budget_left = cp->budget_left,
 	};
 	rc = kp_rules_evaluate(cp->program, &basket, cp->has_member ? &member_in : NULL,
@@ -237,31 +244,12 @@ static int64_t created_lot_id(const struct kp_member_points *m)
 	return 0;
 }
 
-/* The purchase and its lines; the answer is filled in once everything is known. */
-static int store_purchase(struct kp_conn *c, struct commit_job *j, struct computed *cp,
-			  int64_t *purchase_id)
+static int store_lines(struct kp_conn *c, const struct kp_purchase_req *req,
+		       const struct computed *cp, int64_t purchase_id)
 {
-	const struct kp_purchase_req *req = j->req;
-	const struct kp_result *r = &cp->result;
-	struct kp_purchase_row p = {
-		.member_id = cp->has_member ? cp->ms.row.id : 0,
-		.program_version = cp->version,
-		.at = j->now,
-		.subtotal = r->subtotal,
-		.discount = r->discount,
-		.points_redeemed = r->points_redeemed,
-		.certificates = r->certificates,
-		.to_pay = r->to_pay,
-		.points_earned = r->points_earned,
-		.earn_lot_id = cp->has_member ? created_lot_id(&cp->ms.points) : 0,
-		.spend = r->subtotal - r->discount,
-	};
-	snprintf(p.partner, sizeof p.partner, "%s", req->partner);
-	snprintf(p.receipt_id, sizeof p.receipt_id, "%s", req->receipt_id);
-	snprintf(p.request_hash, sizeof p.request_hash, "%s", req->hash);
-	int rc = c->ops->purchase_insert(c, &p, "{}");
+	int rc = 0;
 	for (size_t i = 0; !rc && i < req->n_lines; i++) {
-		const struct kp_line_result *l = &r->lines[i];
+		const struct kp_line_result *l = &cp->result.lines[i];
 		struct kp_purchase_line_row row = {
 			.line_no = (int64_t)i, .qty = req->lines[i].qty,
 			.price = req->lines[i].price, .amount = l->amount,
@@ -275,9 +263,38 @@ static int store_purchase(struct kp_conn *c, struct commit_job *j, struct comput
 		const char *card = stamp_card_of(cp->program, req->lines[i].sku);
 		snprintf(row.stamp_card, sizeof row.stamp_card, "%s",
 			 cp->has_member && card ? card : "");
-		rc = c->ops->purchase_line_insert(c, p.id, &row);
+		rc = c->ops->purchase_line_insert(c, purchase_id, &row);
 	}
-	*purchase_id = p.id;
+	return rc;
+}
+
+/* The purchase row itself, written last and once, with its final answer. */
+static int store_purchase(struct kp_conn *c, struct commit_job *j, struct computed *cp,
+			  int64_t purchase_id, const char *answer)
+{
+	const struct kp_purchase_req *req = j->req;
+	const struct kp_result *r = &cp->result;
+	struct kp_purchase_row p = {
+		.id = purchase_id,
+		.member_id = cp->has_member ? cp->ms.row.id : 0,
+		.program_version = cp->version,
+		.at = j->now,
+		.subtotal = r->subtotal,
+		.discount = r->discount,
+		.points_redeemed = r->points_redeemed,
+		.certificates = r->certificates,
+		.to_pay = r->to_pay,
+		.points_earned = r->points_earned,
+		.earn_lot_id = cp->earn_lot_id,
+		.spend = r->subtotal - r->discount,
+		.hold_expires_at = req->hold ? j->now + cp->program->hold_minutes * 60 : 0,
+	};
+	snprintf(p.status, sizeof p.status, "%s", req->hold ? "held" : "committed");
+	snprintf(p.partner, sizeof p.partner, "%s", req->partner);
+	snprintf(p.receipt_id, sizeof p.receipt_id, "%s", req->receipt_id);
+	snprintf(p.request_hash, sizeof p.request_hash, "%s", req->hash);
+	int rc = c->ops->purchase_insert(c, &p, answer);
+	assert(rc || p.id == purchase_id);
 	return rc;
 }
 
@@ -351,26 +368,31 @@ static int commit_points(struct kp_conn *c, struct commit_job *j, struct compute
 static int commit_run(struct kp_conn *c, void *arg)
 {
 	struct commit_job *j = arg;
+	/* The writer may run a job again (PostgreSQL: its batch lost a race):
+	 * drop what an earlier attempt answered. */
+	json_decref(j->answer);
+	j->answer = NULL;
+	j->replay = false;
 	int rc = replay(c, j);
 	if (rc != KP_ENOTFOUND)
 		return rc;
-	struct computed cp;
+	struct computed cp = {0};
 	struct kp_plan plan = {0};
 	int64_t purchase_id = 0;
-	json_t *issued = json_array();
-	rc = compute(j->e, c, j->req, j->now, &cp, j->why);
+	json_t *issued = json_array(), *paid = json_array();
+	rc = issued && paid ? compute(j->e, c, j->req, j->now, &cp, j->why) : KP_ENOMEM;
 	/* Spend and earn in memory first: the purchase row names the lot it made. */
 	if (!rc && cp.has_member) {
 		plan.cap = kp_ledger_plan_bound(&cp.ms.points) * 2;
 		plan.postings = calloc(plan.cap, sizeof *plan.postings);
 		rc = plan.postings ? plan_points(c, &cp, j->now, !j->req->hold, &plan) : KP_ENOMEM;
+		cp.earn_lot_id = created_lot_id(&cp.ms.points);
 	}
-	json_t *paid = json_array();
+	/* Everything that refers to the purchase first; its row, with the answer, last. */
 	if (!rc)
-		rc = issued && paid ? store_purchase(c, j, &cp, &purchase_id) : KP_ENOMEM;
-	if (!rc && j->req->hold)
-		rc = c->ops->purchase_set_hold(c, purchase_id,
-					       j->now + cp.program->hold_minutes * 60);
+		rc = c->ops->purchase_next_id(c, &purchase_id);
+	if (!rc)
+		rc = store_lines(c, j->req, &cp, purchase_id);
 	if (!rc)
 		rc = codes_use(c, &cp.codes, purchase_id, cp.has_member ? cp.ms.row.id : 0,
 			       cp.result.certificates, j->now, paid);
@@ -383,10 +405,14 @@ static int commit_run(struct kp_conn *c, void *arg)
 		rc = commit_answer(j, &cp, issued, paid);
 		issued = paid = NULL;
 	}
+	/* Charity campaigns give from issuance as the purchase commits (a hold: at confirm). */
+	if (!rc)
+		rc = charity_on_purchase(c, cp.program, j->req, cp.has_member ? cp.ms.tier : -1,
+					 &cp.result, purchase_id, j->now, j->answer);
 	if (!rc && !(text = json_text(j->answer)))
 		rc = KP_ENOMEM;
 	if (!rc)
-		rc = c->ops->purchase_set_answer(c, purchase_id, text);
+		rc = store_purchase(c, j, &cp, purchase_id, text);
 	free(text);
 	free(plan.postings);
 	json_decref(issued);
@@ -411,6 +437,13 @@ int kp_engine_purchase_commit(struct kp_engine *e, const struct kp_purchase_req 
 	}
 	*answer = j.answer;
 	*replayed = j.replay;
+	if (!j.replay) {
+		json_int_t earned = json_integer_value(json_object_get(j.answer, "points_earned"));
+		json_int_t spent = json_integer_value(json_object_get(j.answer, "points_redeemed"));
+		if (!req->hold)
+			atomic_fetch_add(&e->points_issued, (uint64_t)earned);
+		atomic_fetch_add(&e->points_redeemed, (uint64_t)spent);
+	}
 	return 0;
 }
 

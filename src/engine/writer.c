@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "util/error.h"
 
@@ -24,6 +25,9 @@ struct kp_writer {
 	struct job *head, *tail;
 	size_t depth, cap, batch_max;
 	bool stopping;
+	struct kp_writer_stats stats; /* under lock */
+	uint64_t retries;             /* batches run again (writer thread only) */
+	unsigned seed;                /* for the backoff (writer thread only) */
 };
 
 /* Run one job in its own savepoint; its failure rolls back only its own writes. */
@@ -43,27 +47,65 @@ static void run_job(struct kp_conn *c, struct job *j)
 		j->rc = rc;
 }
 
-static void run_batch(struct kp_writer *w, struct job *batch)
+/* One attempt at a batch: KP_ERETRY when a job or the commit met a
+ * serialization failure or a deadlock (PostgreSQL), and nothing is stored. */
+static int run_attempt(struct kp_conn *c, struct job *batch)
 {
-	struct kp_conn *c = w->conn;
 	int rc = c->ops->begin(c);
 	for (struct job *j = batch; j; j = j->next) {
-		if (rc)
+		if (rc) {
 			j->rc = rc;
-		else
-			run_job(c, j);
+			continue;
+		}
+		run_job(c, j);
+		if (j->rc == KP_ERETRY)
+			rc = KP_ERETRY; /* the transaction is lost: the rest waits for the next attempt */
 	}
 	if (!rc)
 		rc = c->ops->commit(c);
-	if (rc) {
+	if (rc)
 		c->ops->rollback(c);
-		for (struct job *j = batch; j; j = j->next)
-			if (!j->rc)
-				j->rc = rc;
-	}
+	return rc;
 }
 
-static struct job *take_batch(struct kp_writer *w)
+/* Bounded retries of a batch; then its jobs fail with KP_ERETRY (503). */
+#define RETRY_MAX 5
+
+/* A short random pause before attempt n (1…): up to 2^n × 4 ms. */
+static void backoff(unsigned attempt, unsigned *seed)
+{
+	long max_us = 4000L << (attempt < 6 ? attempt : 6);
+	long us = 500 + rand_r(seed) % max_us;
+	struct timespec t = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+	nanosleep(&t, NULL);
+}
+
+/*
+ * Run a batch; returns whether it committed. With PostgreSQL several
+ * servers write at once: a batch that lost a deadlock or a serialization
+ * race is rolled back whole and run again (the jobs are functions of the
+ * database, they compute their answers again), at most RETRY_MAX times.
+ * SQLite never answers KP_ERETRY: one writer per database.
+ */
+static bool run_batch(struct kp_writer *w, struct job *batch)
+{
+	struct kp_conn *c = w->conn;
+	int rc = run_attempt(c, batch);
+	for (unsigned attempt = 1; rc == KP_ERETRY && attempt <= RETRY_MAX; attempt++) {
+		w->retries++;
+		backoff(attempt, &w->seed);
+		for (struct job *j = batch; j; j = j->next)
+			j->rc = 0;
+		rc = run_attempt(c, batch);
+	}
+	if (rc)
+		for (struct job *j = batch; j; j = j->next)
+			if (!j->rc || rc == KP_ERETRY)
+				j->rc = rc;
+	return rc == 0;
+}
+
+static struct job *take_batch(struct kp_writer *w, size_t *taken)
 {
 	struct job *batch = w->head, *last = w->head;
 	size_t n = 1;
@@ -76,6 +118,7 @@ static struct job *take_batch(struct kp_writer *w)
 		w->tail = NULL;
 	last->next = NULL;
 	w->depth -= n;
+	*taken = n;
 	return batch;
 }
 
@@ -88,10 +131,17 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&w->queued, &w->lock);
 		if (!w->head)
 			break; /* stopping, and everything queued has run */
-		struct job *batch = take_batch(w);
+		size_t n;
+		struct job *batch = take_batch(w, &n);
 		pthread_mutex_unlock(&w->lock);
-		run_batch(w, batch);
+		bool committed = run_batch(w, batch);
 		pthread_mutex_lock(&w->lock);
+		if (committed) {
+			w->stats.commits++;
+			w->stats.jobs += n;
+			if (n > w->stats.batch_max)
+				w->stats.batch_max = n;
+		}
 		/* next pointers may be reused by submitters once done is seen */
 		for (struct job *j = batch, *next; j; j = next) {
 			next = j->next;
@@ -112,6 +162,7 @@ int kp_writer_start(struct kp_conn *c, size_t queue_cap, size_t batch_max, struc
 	w->conn = c;
 	w->cap = queue_cap;
 	w->batch_max = batch_max;
+	w->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)w;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->queued, NULL);
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -130,6 +181,7 @@ int kp_writer_submit(struct kp_writer *w, kp_write_fn fn, void *arg)
 	struct job j = {.fn = fn, .arg = arg};
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping || w->depth >= w->cap) {
+		w->stats.rejected++;
 		pthread_mutex_unlock(&w->lock);
 		return KP_EBUSY;
 	}
@@ -146,6 +198,14 @@ int kp_writer_submit(struct kp_writer *w, kp_write_fn fn, void *arg)
 	pthread_mutex_unlock(&w->lock);
 	pthread_cond_destroy(&j.done_cond);
 	return j.rc;
+}
+
+void kp_writer_stats(struct kp_writer *w, struct kp_writer_stats *out)
+{
+	pthread_mutex_lock(&w->lock);
+	*out = w->stats;
+	out->queue_depth = w->depth;
+	pthread_mutex_unlock(&w->lock);
 }
 
 void kp_writer_stop(struct kp_writer *w)

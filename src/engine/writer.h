@@ -15,6 +15,7 @@
 #define KP_ENGINE_WRITER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
@@ -34,6 +35,16 @@ int kp_writer_start(struct kp_conn *c, size_t queue_cap, size_t batch_max,
  * or the writer is stopping.
  */
 int kp_writer_submit(struct kp_writer *w, kp_write_fn fn, void *arg);
+
+struct kp_writer_stats {
+	uint64_t commits;     /* transactions committed */
+	uint64_t jobs;        /* jobs those transactions carried */
+	uint64_t batch_max;   /* the largest batch so far */
+	uint64_t queue_depth; /* jobs waiting now */
+	uint64_t rejected;    /* submits refused because the queue was full */
+};
+
+void kp_writer_stats(struct kp_writer *w, struct kp_writer_stats *out);
 
 /* Run the jobs already queued, then stop the thread and close the connection. */
 void kp_writer_stop(struct kp_writer *w);

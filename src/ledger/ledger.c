@@ -48,7 +48,7 @@ __attribute__((unused)) static bool entry_valid(enum kp_entry e)
 
 __attribute__((unused)) static bool account_valid(enum kp_account a)
 {
-	return a >= KP_ACC_ISSUANCE && a <= KP_ACC_DEBT;
+	return a >= KP_ACC_ISSUANCE && a <= KP_ACC_CHARITY;
 }
 
 /* The accounts whose balance is made of lots. */

@@ -3,7 +3,7 @@
  *
  * Every movement of points is a posting: `points` (> 0) move from one account
  * to another, so the sum of all balances is always zero. Program accounts
- * (issuance, redeemed, expired) are one each; member accounts (available,
+ * (issuance, redeemed, expired, charity) are one each; member accounts (available,
  * pending, debt) are one each per member. Points enter a member as lots: a
  * lot remembers how many points it brought, how many remain, when it expires
  * and when it stops being pending. A posting that touches a lot names it;
@@ -43,6 +43,7 @@ enum kp_account {
 	KP_ACC_AVAILABLE = 4, /* member: spendable points */
 	KP_ACC_PENDING = 5,   /* member: earned, held for the return period */
 	KP_ACC_DEBT = 6,      /* member: ≤ 0, points reversed after they were spent */
+	KP_ACC_CHARITY = 7,   /* program: points given to charity funds (ref "fund:<id>") */
 };
 
 /* What a posting is, as a member's history shows it. */

@@ -27,6 +27,7 @@ struct kp_doc {
 	json_t *root;	 /* the whole document: campaigns look up "tiers" and "utc_offset" */
 	bool tiers_done; /* parsed already (possibly ahead of document order) */
 	bool offset_done;
+	bool charity_done; /* parsed already: charity campaigns name its funds */
 };
 
 /* Write "<path>: <message>" and return KP_EPROGRAM. */
@@ -79,11 +80,13 @@ int kp_doc_parse_campaigns(struct kp_doc *d, json_t *v, const char *path);
 int kp_doc_parse_stamps(struct kp_doc *d, json_t *v, const char *path);
 int kp_doc_parse_thresholds(struct kp_doc *d, json_t *v, const char *path);
 int kp_doc_parse_events(struct kp_doc *d, json_t *v, const char *path);
+int kp_doc_parse_charity(struct kp_doc *d, json_t *v, const char *path);
 
 /* Free what the sections above own. */
 void kp_doc_free_tiers(struct kp_program *p);
 void kp_doc_free_campaigns(struct kp_program *p);
 void kp_doc_free_stamps(struct kp_program *p);
 void kp_doc_free_events(struct kp_program *p);
+void kp_doc_free_charity(struct kp_program *p);
 
 #endif

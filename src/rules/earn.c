@@ -35,6 +35,7 @@
 _Static_assert(KP_MAX_MULTIPLIERS == 4, "RATE_SCALE is 100 per multiplier");
 
 static const char rule_base[] = "base";
+static const char rule_partner[] = "partner";
 
 /* Lines that have the same campaigns earn at the same rate: E sums per group. */
 struct group {
@@ -53,7 +54,8 @@ struct earn {
 
 static bool is_points(const struct kp_campaign *c)
 {
-	return c->kind != KP_CAMPAIGN_DISCOUNT_PERCENT;
+	/* charity campaigns give to a fund, never to the member (kp_rules_charity) */
+	return c->kind != KP_CAMPAIGN_DISCOUNT_PERCENT && c->kind != KP_CAMPAIGN_CHARITY_PERCENT;
 }
 
 static struct rate base_rate(const struct purchase *x, int64_t subtotal)
@@ -62,6 +64,11 @@ static struct rate base_rate(const struct purchase *x, int64_t subtotal)
 	struct rate r = {p->earn_percent_bp, rule_base};
 	const struct kp_step *best = NULL;
 
+	/* a coalition partner's own rate stands in for the program's earn.percent */
+	if (x->b->has_partner_earn) {
+		assert(x->b->partner_earn_bp >= 0 && x->b->partner_earn_bp <= KP_BP_ONE);
+		r = (struct rate){x->b->partner_earn_bp, rule_partner};
+	}
 	assert(x->m != NULL);
 	for (size_t i = 0; i < p->n_earn_steps && p->earn_steps[i].min_subtotal <= subtotal; i++)
 		best = &p->earn_steps[i];

@@ -421,6 +421,7 @@ static const struct field root_fields[] = {
 	PARSER("stamps", kp_doc_parse_stamps),
 	PARSER("thresholds", kp_doc_parse_thresholds),
 	PARSER("events", kp_doc_parse_events),
+	PARSER("charity", kp_doc_parse_charity),
 };
 #define N_ROOT_FIELDS (sizeof root_fields / sizeof root_fields[0])
 
@@ -449,7 +450,7 @@ static struct kp_program *program_new(void)
 int kp_rules_program_compile(const char *json, size_t len, struct kp_program **out,
 			     char *errbuf, size_t errlen)
 {
-	struct kp_doc ps = {errbuf, errlen, NULL, NULL, false, false};
+	struct kp_doc ps = {errbuf, errlen, NULL, NULL, false, false, false};
 	json_error_t jerr;
 	json_t *doc;
 	int err;
@@ -504,5 +505,6 @@ void kp_rules_program_free(struct kp_program *program)
 	kp_doc_free_campaigns(program);
 	kp_doc_free_stamps(program);
 	kp_doc_free_events(program);
+	kp_doc_free_charity(program);
 	free(program);
 }

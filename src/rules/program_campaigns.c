@@ -29,7 +29,8 @@
 #define POINTS_KINDS                                                                               \
 	(KIND(KP_CAMPAIGN_MULTIPLIER) | KIND(KP_CAMPAIGN_BONUS_PERCENT) |                          \
 	 KIND(KP_CAMPAIGN_BONUS_POINTS))
-#define ALL_KINDS (POINTS_KINDS | KIND(KP_CAMPAIGN_DISCOUNT_PERCENT))
+#define ALL_KINDS \
+	(POINTS_KINDS | KIND(KP_CAMPAIGN_DISCOUNT_PERCENT) | KIND(KP_CAMPAIGN_CHARITY_PERCENT))
 
 typedef int (*campaign_fn)(struct kp_doc *d, json_t *v, const char *path, struct kp_campaign *c);
 
@@ -50,7 +51,7 @@ static int parse_id(struct kp_doc *d, json_t *v, const char *path, struct kp_cam
 static int parse_kind(struct kp_doc *d, json_t *v, const char *path, struct kp_campaign *c)
 {
 	(void)d, (void)v, (void)path, (void)c;
-	assert(c->kind <= KP_CAMPAIGN_DISCOUNT_PERCENT);
+	assert(c->kind <= KP_CAMPAIGN_CHARITY_PERCENT);
 	return 0;
 }
 
@@ -220,6 +221,16 @@ static int parse_budget(struct kp_doc *d, json_t *v, const char *path, struct kp
 	return kp_doc_integer(d, v, path, 1, MAX_BUDGET, &c->budget_points);
 }
 
+/* A charity campaign's fund: one of charity.funds (parsed ahead, see parse_prerequisites). */
+static int parse_fund(struct kp_doc *d, json_t *v, const char *path, struct kp_campaign *c)
+{
+	const char *s = json_string_value(v); /* NULL unless a string */
+	if (!s || !kp_rules_fund(d->prog, s))
+		return kp_doc_fail(d, path, "must be the id of a fund in charity.funds");
+	c->fund = kp_doc_copy_string(v);
+	return c->fund ? 0 : kp_doc_out_of_memory(d);
+}
+
 static int refuse_segments(struct kp_doc *d, json_t *v, const char *path, struct kp_campaign *c)
 {
 	(void)v, (void)c;
@@ -235,8 +246,11 @@ static const struct campaign_key {
     {"id", ALL_KINDS, NULL, parse_id},
     {"kind", ALL_KINDS, NULL, parse_kind},
     {"factor", KIND(KP_CAMPAIGN_MULTIPLIER), "only for multiplier campaigns", parse_factor},
-    {"percent", KIND(KP_CAMPAIGN_BONUS_PERCENT) | KIND(KP_CAMPAIGN_DISCOUNT_PERCENT),
-     "only for bonus_percent and discount_percent campaigns", parse_percent},
+    {"percent",
+     KIND(KP_CAMPAIGN_BONUS_PERCENT) | KIND(KP_CAMPAIGN_DISCOUNT_PERCENT) |
+	 KIND(KP_CAMPAIGN_CHARITY_PERCENT),
+     "only for bonus_percent, discount_percent and charity_percent campaigns", parse_percent},
+    {"fund", KIND(KP_CAMPAIGN_CHARITY_PERCENT), "only for charity_percent campaigns", parse_fund},
     {"points", KIND(KP_CAMPAIGN_BONUS_POINTS), "only for bonus_points campaigns", parse_points},
     {"from", ALL_KINDS, NULL, parse_from},
     {"to", ALL_KINDS, NULL, parse_to},
@@ -273,7 +287,7 @@ static int campaign_field(struct kp_doc *d, const char *key, json_t *v, const ch
 static int kind_of(struct kp_doc *d, json_t *v, const char *path, struct kp_campaign *c)
 {
 	static const char *const names[] = {"multiplier", "bonus_percent", "bonus_points",
-					    "discount_percent"};
+					    "discount_percent", "charity_percent"};
 	json_t *kind = json_object_get(v, "kind");
 	const char *s = json_string_value(kind); /* NULL unless a string */
 	char sub[KP_DOC_PATH_MAX];
@@ -289,7 +303,7 @@ static int kind_of(struct kp_doc *d, json_t *v, const char *path, struct kp_camp
 	}
 	return kp_doc_fail(d, sub,
 			   "must be \"multiplier\", \"bonus_percent\", "
-			   "\"bonus_points\" or \"discount_percent\"");
+			   "\"bonus_points\", \"discount_percent\" or \"charity_percent\"");
 }
 
 /* The keys a kind cannot do without, and a time window that is not empty. */
@@ -301,9 +315,12 @@ static int check_campaign(struct kp_doc *d, const char *path, const struct kp_ca
 	if (!missing && c->kind == KP_CAMPAIGN_MULTIPLIER && c->factor_x100 == 0)
 		missing = "factor";
 	if (!missing &&
-	    (c->kind == KP_CAMPAIGN_BONUS_PERCENT || c->kind == KP_CAMPAIGN_DISCOUNT_PERCENT) &&
+	    (c->kind == KP_CAMPAIGN_BONUS_PERCENT || c->kind == KP_CAMPAIGN_DISCOUNT_PERCENT ||
+	     c->kind == KP_CAMPAIGN_CHARITY_PERCENT) &&
 	    c->percent_bp == 0)
 		missing = "percent";
+	if (!missing && c->kind == KP_CAMPAIGN_CHARITY_PERCENT && !c->fund)
+		missing = "fund";
 	if (!missing && c->kind == KP_CAMPAIGN_BONUS_POINTS && c->points == 0)
 		missing = "points";
 	kp_doc_child_path(sub, path, missing ? missing : "to");
@@ -352,6 +369,7 @@ static int parse_prerequisites(struct kp_doc *d)
 {
 	json_t *offset = json_object_get(d->root, "utc_offset");
 	json_t *tiers = json_object_get(d->root, "tiers");
+	json_t *charity = json_object_get(d->root, "charity");
 	int err = 0;
 
 	assert(d->root != NULL);
@@ -359,8 +377,11 @@ static int parse_prerequisites(struct kp_doc *d)
 		err = kp_doc_parse_utc_offset(d, offset, "utc_offset");
 	if (!err && tiers && !d->tiers_done)
 		err = kp_doc_parse_tiers(d, tiers, "tiers");
+	if (!err && charity && !d->charity_done)
+		err = kp_doc_parse_charity(d, charity, "charity");
 	d->offset_done = true;
 	d->tiers_done = true; /* absent: a tier filter then names no level */
+	d->charity_done = true; /* absent: a charity campaign names no fund */
 	return err;
 }
 
@@ -437,6 +458,7 @@ void kp_doc_free_campaigns(struct kp_program *p)
 		kp_doc_free_strings(c->skus, c->n_skus);
 		kp_doc_free_strings(c->tiers, c->n_tiers);
 		kp_doc_free_strings(c->partners, c->n_partners);
+		free(c->fund);
 	}
 	free(p->campaigns);
 }

@@ -124,6 +124,7 @@ enum kp_campaign_kind {
 	KP_CAMPAIGN_BONUS_PERCENT,    /* "bonus_percent": + percent to the line's earn rate */
 	KP_CAMPAIGN_BONUS_POINTS,     /* "bonus_points": + points once per purchase */
 	KP_CAMPAIGN_DISCOUNT_PERCENT, /* "discount_percent": a discount candidate per line */
+	KP_CAMPAIGN_CHARITY_PERCENT,  /* "charity_percent": percent of to_pay to a fund (engine) */
 };
 
 /*
@@ -156,7 +157,16 @@ struct kp_campaign {
 	size_t n_partners;
 	int64_t min_subtotal;       /* 0 = any */
 	int64_t budget_points;      /* −1 = no budget; only for points campaigns */
+	char *fund;                 /* charity_percent: an id of program->funds; else NULL */
 };
+
+/* A charity fund members may donate to ("charity": {"funds": [...]}). */
+struct kp_fund {
+	char *id;   /* unique, 1..KP_MAX_FUND_ID bytes of a-z A-Z 0-9 - _ . */
+	char *name; /* 1..KP_MAX_NAME bytes */
+};
+#define KP_MAX_FUNDS 64
+#define KP_MAX_FUND_ID 59 /* so that "fund:<id>" fits a transfer's ref */
 
 /* A stamp card: every `every`-th unit of the listed SKUs is free. */
 struct kp_stamp_card {
@@ -239,6 +249,9 @@ struct kp_program {
 	int64_t referrer_points, referee_points;
 	struct kp_event_rule *events; /* the other types, sorted by type */
 	size_t n_events;
+
+	struct kp_fund *funds;        /* "charity": {"funds": [...]}, in document order */
+	size_t n_funds;
 };
 
 /*
@@ -303,6 +316,11 @@ struct kp_basket {
 	 * The array and its codes are borrowed for the call only. */
 	const struct kp_coupon_in *coupons;
 	size_t n_coupons;
+	/* The partner's own base earn rate: when has_partner_earn, partner_earn_bp
+	 * (0..10000) replaces earn.percent as the base candidate (steps and the
+	 * tier rate still compete with it). Zero-initialised: not set. */
+	bool has_partner_earn;
+	int64_t partner_earn_bp;
 };
 
 /* What the rules need to know about the customer. NULL member = anonymous. */
@@ -390,6 +408,21 @@ int kp_rules_evaluate(const struct kp_program *program, const struct kp_basket *
  */
 int kp_rules_allocate(int64_t total, const int64_t *weights, const int64_t *caps, size_t n,
 		      int64_t *out);
+
+/*
+ * Charity campaigns (kind charity_percent) of an evaluated purchase: for
+ * each campaign c of that kind whose filters match (the same matching as
+ * every campaign), points[c] = ⌊Σ paid_i of its lines × percent /
+ * (100% × point_value)⌋; every other entry is 0. result must be the
+ * evaluation of this basket and member. The points go from issuance to the
+ * campaign's fund, never to the member. Returns 0, or KP_EOVERFLOW.
+ */
+int kp_rules_charity(const struct kp_program *program, const struct kp_basket *basket,
+		     const struct kp_member_in *member, const struct kp_result *result,
+		     int64_t points[KP_MAX_CAMPAIGNS]);
+
+/* The fund with this id, or NULL. */
+const struct kp_fund *kp_rules_fund(const struct kp_program *program, const char *id);
 
 /* Round num / den (den > 0, num ≥ 0) with the given mode. */
 int64_t kp_rules_round_div(__int128 num, __int128 den, enum kp_rounding mode);

@@ -17,4 +17,9 @@ struct kp_migration {
 extern const struct kp_migration kp_migrations[];
 extern const unsigned kp_migrations_count;
 
+/* The same list in PostgreSQL's dialect (src/store/migrations/pg/NNNN_name.sql):
+ * the same numbers and names, the same meaning. */
+extern const struct kp_migration kp_pg_migrations[];
+extern const unsigned kp_pg_migrations_count;
+
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "store/migrations.h"
+#include "store/pg_open.h"
 #include "util/error.h"
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -70,11 +71,15 @@ static const char *const stmt_sql[S_COUNT] = {
 			 "WHERE t.purchase_id = ? AND ((t.entry = 2 AND t.from_acc = 4) OR "
 			 "(t.entry = 5 AND t.from_acc = 2)) GROUP BY t.lot_id ORDER BY 5",
 	[S_PURCHASE_FIND] = PURCHASE_SELECT "WHERE partner = ? AND receipt_id = ?",
-	[S_PURCHASE_INSERT] = "INSERT INTO purchases (partner, receipt_id, member_id, "
+	[S_PURCHASE_INSERT] = "INSERT INTO purchases (id, partner, receipt_id, member_id, "
 			      "program_version, at, request_hash, subtotal, discount, "
 			      "points_redeemed, certificates, to_pay, points_earned, earn_lot_id, "
-			      "answer, spend) VALUES (?, ?, NULLIF(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, "
-			      "?, NULLIF(?, 0), ?, ?)",
+			      "answer, spend, status, hold_expires_at) VALUES (NULLIF(?, 0), ?, ?, "
+			      "NULLIF(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0), ?, ?, ?, "
+			      "NULLIF(?, 0))",
+	[S_PURCHASE_NEXT_ID] = "SELECT COALESCE(MAX(id), 0) + 1 FROM purchases",
+	/* rows may refer to a purchase written later in the same transaction */
+	[S_DEFER_FK] = "PRAGMA defer_foreign_keys = ON",
 	[S_PURCHASE_SET_ANSWER] = "UPDATE purchases SET answer = ? WHERE id = ?",
 	[S_LINE_INSERT] = "INSERT INTO purchase_lines (purchase_id, line_no, sku, category, qty, "
 			  "price, amount, discount, points, certificates, paid, earned, "
@@ -128,7 +133,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			    "name = NULLIF(?, ''), birthday = NULLIF(?, ''), "
 			    "external_id = NULLIF(?, ''), consents = ? WHERE id = ?",
 	[S_MEMBER_ERASE] = "UPDATE members SET phone = NULL, email = NULL, name = NULL, "
-			   "birthday = NULL, external_id = NULL, erased_at = ? WHERE id = ?",
+			   "birthday = NULL, external_id = NULL, consents = 0, erased_at = ? WHERE id = ?",
 	[S_CONSENT_LOG] = "INSERT INTO consent_log (member_id, consent, granted, at, key_id) "
 			  "VALUES (?, ?, ?, ?, NULLIF(?, 0))",
 	[S_CONSENT_JSON] = "SELECT COALESCE(json_group_array(json_object('consent', consent, "
@@ -183,8 +188,6 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PURCHASE_SET_STATUS] = "UPDATE purchases SET status = ? WHERE id = ?",
 	[S_PURCHASE_STATUS] = "SELECT status, COALESCE(hold_expires_at, 0) FROM purchases "
 			      "WHERE id = ?",
-	[S_PURCHASE_SET_HOLD] = "UPDATE purchases SET status = 'held', hold_expires_at = ? "
-				"WHERE id = ?",
 	[S_PURCHASE_SET_EARN_LOT] = "UPDATE purchases SET earn_lot_id = NULLIF(?, 0) WHERE id = ?",
 	[S_HOLDS_EXPIRED] = "SELECT id FROM purchases WHERE status = 'held' AND "
 			    "hold_expires_at <= ? AND id > ? ORDER BY id LIMIT ?",
@@ -193,6 +196,38 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "erased_at IS NULL AND id > ? ORDER BY id LIMIT ?",
 	[S_AUDIT] = "INSERT INTO audit (key_id, action, target, details, at) "
 		    "VALUES (NULLIF(?, 0), ?, ?, ?, ?)",
+	/* ---- coalitions and charity (sqlite_reports.c) ---- */
+	[S_PARTNER_GET] = PARTNER_SELECT "WHERE id = ?",
+	[S_PARTNER_UPDATE] = "UPDATE partners SET name = ?, active = ?, "
+			     "earn_percent_bp = NULLIF(?, -1), accrual_cost = NULLIF(?, -1) "
+			     "WHERE id = ?",
+	[S_PARTNERS_LIST] = PARTNER_SELECT "ORDER BY id",
+	[S_KEY_GET_ID] = "SELECT id, hash, role, COALESCE(partner, ''), created_at, "
+			 "COALESCE(revoked_at, 0) FROM api_keys WHERE id = ?",
+	[S_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+	[S_KEYS_LIST] = "SELECT id, hash, role, COALESCE(partner, ''), created_at, "
+			"COALESCE(revoked_at, 0) FROM api_keys WHERE id > ? ORDER BY id LIMIT ?",
+	[S_RECEIPT_ELSEWHERE] = "SELECT 1 FROM purchases WHERE receipt_id = ? AND partner != ? "
+				"LIMIT 1",
+	/* Movements between the program's issuance and redeemed accounts and members'
+	 * accounts (4..6); charity and expiry are not the partners' business. */
+	[S_SETTLEMENT] = "SELECT p.partner, p.receipt_id, p.at, "
+			 "SUM(CASE WHEN t.from_acc = 1 AND t.to_acc BETWEEN 4 AND 6 THEN t.points "
+			 "WHEN t.to_acc = 1 AND t.from_acc BETWEEN 4 AND 6 THEN -t.points "
+			 "ELSE 0 END), "
+			 "SUM(CASE WHEN t.to_acc = 2 AND t.from_acc BETWEEN 4 AND 6 THEN t.points "
+			 "WHEN t.from_acc = 2 AND t.to_acc BETWEEN 4 AND 6 THEN -t.points "
+			 "ELSE 0 END) "
+			 "FROM transfers t JOIN purchases p ON p.id = t.purchase_id "
+			 "WHERE t.purchase_id IS NOT NULL AND t.at >= ? AND t.at < ? "
+			 "GROUP BY p.id ORDER BY p.partner, p.id",
+	[S_CHARITY] = "SELECT substr(ref, 6), "
+		      "SUM(CASE WHEN member_id IS NOT NULL THEN points ELSE 0 END), "
+		      "SUM(CASE WHEN member_id IS NULL THEN points ELSE 0 END) "
+		      "FROM transfers WHERE to_acc = 7 AND at >= ? AND at < ? "
+		      "GROUP BY ref ORDER BY ref",
+	[S_AUDIT_LIST] = "SELECT id, at, COALESCE(key_id, 0), action, target, details FROM audit "
+			 "WHERE id < ? ORDER BY id DESC LIMIT ?",
 	[S_JOB_SET] = "INSERT INTO job_state (name, last_period) VALUES (?, ?) "
 		      "ON CONFLICT (name) DO UPDATE SET last_period = excluded.last_period",
 };
@@ -357,7 +392,7 @@ static int configure(struct sqlite_conn *c, bool writer, char *err, size_t errle
 	/* sqlite_error tells a unique-key conflict from other constraints by these */
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, 5000);
-	/* Readers are many and read little each: a small cache and a shared mmap. */
+	/* Readers are many and read little each: a small cache each. */
 	return exec_sql(c,
 			writer ? "PRAGMA journal_mode = WAL;"
 				 "PRAGMA synchronous = FULL;"
@@ -368,8 +403,7 @@ static int configure(struct sqlite_conn *c, bool writer, char *err, size_t errle
 				 "PRAGMA synchronous = FULL;"
 				 "PRAGMA foreign_keys = ON;"
 				 "PRAGMA temp_store = MEMORY;"
-				 "PRAGMA cache_size = -8192;"
-				 "PRAGMA mmap_size = 268435456;",
+				 "PRAGMA cache_size = -8192;",
 			err, errlen);
 }
 
@@ -406,12 +440,22 @@ int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, 
 		struct sqlite_conn *c = (struct sqlite_conn *)base;           \
 		return sqlite_exec_stmt(c, sqlite_bind(c, id, ""));           \
 	}
-SIMPLE_STMT(sqlite_begin, S_BEGIN)
+static int sqlite_begin(struct kp_conn *base)
+{
+	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_BEGIN, ""));
+	return rc ? rc : sqlite_exec_stmt(c, sqlite_bind(c, S_DEFER_FK, ""));
+}
 SIMPLE_STMT(sqlite_read_begin, S_READ_BEGIN)
 SIMPLE_STMT(sqlite_commit, S_COMMIT)
 SIMPLE_STMT(sqlite_savepoint, S_SAVEPOINT)
 SIMPLE_STMT(sqlite_release, S_RELEASE)
 SIMPLE_STMT(sqlite_rollback_to, S_ROLLBACK_TO)
+
+static bool sqlite_in_transaction(struct kp_conn *base)
+{
+	return sqlite3_get_autocommit(((struct sqlite_conn *)base)->db) == 0;
+}
 
 static int sqlite_writer_mode(struct kp_conn *base)
 {
@@ -446,6 +490,7 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.rollback_to = sqlite_rollback_to,
 	.read_begin = sqlite_read_begin,
 	.writer_mode = sqlite_writer_mode,
+	.in_transaction = sqlite_in_transaction,
 	.checkpoint = sqlite_checkpoint,
 	.program_insert = sqlite_program_insert,
 	.program_get = sqlite_program_get,
@@ -468,6 +513,7 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.purchase_spent_lots = sqlite_purchase_spent_lots,
 	.purchase_find = sqlite_purchase_find,
 	.purchase_insert = sqlite_purchase_insert,
+	.purchase_next_id = sqlite_purchase_next_id,
 	.purchase_set_answer = sqlite_purchase_set_answer,
 	.purchase_line_insert = sqlite_purchase_line_insert,
 	.purchase_lines = sqlite_purchase_lines,
@@ -519,19 +565,26 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.certificate_uses = sqlite_certificate_uses,
 	.purchase_set_status = sqlite_purchase_set_status,
 	.purchase_status = sqlite_purchase_status,
-	.purchase_set_hold = sqlite_purchase_set_hold,
 	.purchase_set_earn_lot = sqlite_purchase_set_earn_lot,
 	.holds_expired = sqlite_holds_expired,
 	.purchase_by_id = sqlite_purchase_by_id,
 	.audit = sqlite_audit,
+	.partner_get = sqlite_partner_get,
+	.partner_update = sqlite_partner_update,
+	.partners_list = sqlite_partners_list,
+	.key_get_id = sqlite_key_get_id,
+	.key_revoke = sqlite_key_revoke,
+	.keys_list = sqlite_keys_list,
+	.receipt_elsewhere = sqlite_receipt_elsewhere,
+	.settlement = sqlite_settlement,
+	.charity = sqlite_charity,
+	.audit_list = sqlite_audit_list,
 	.close = sqlite_close,
 };
 
 int kp_store_open(const char *uri, bool create, struct kp_conn **out, char *err, size_t errlen)
 {
-	if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0) {
-		snprintf(err, errlen, "PostgreSQL is not supported by this build yet");
-		return KP_EINVAL;
-	}
+	if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0)
+		return pg_open(uri, create, out, err, errlen); /* store/pg.c */
 	return sqlite_open(uri, create, out, err, errlen);
 }

@@ -360,12 +360,6 @@ int sqlite_purchase_status(struct kp_conn *base, int64_t purchase_id, char statu
 	return 0;
 }
 
-int sqlite_purchase_set_hold(struct kp_conn *base, int64_t purchase_id, int64_t expires_at)
-{
-	struct sqlite_conn *c = CONN(base);
-	return exec_one(c, sqlite_bind(c, S_PURCHASE_SET_HOLD, "ii", expires_at, purchase_id));
-}
-
 int sqlite_purchase_set_earn_lot(struct kp_conn *base, int64_t purchase_id, int64_t lot_id)
 {
 	struct sqlite_conn *c = CONN(base);

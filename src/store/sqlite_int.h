@@ -24,6 +24,10 @@
 	"request_hash, subtotal, discount, points_redeemed, certificates, to_pay, "          \
 	"points_earned, COALESCE(earn_lot_id, 0), answer, spend FROM purchases "
 
+#define PARTNER_SELECT                                                                   \
+	"SELECT id, name, active, COALESCE(earn_percent_bp, -1), COALESCE(accrual_cost, -1), " \
+	"created_at FROM partners "
+
 enum stmt_id {
 	S_BEGIN, S_READ_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_PROGRAM_INSERT, S_PROGRAM_GET, S_PROGRAM_LATEST,
@@ -32,7 +36,7 @@ enum stmt_id {
 	S_MEMBER_BY_EXTERNAL, S_MEMBER_BY_REFERRAL, S_MEMBER_IDS, S_MEMBER_SET_BALANCES,
 	S_LOTS_OPEN, S_LOT_BY_ID, S_LOTS_COUNT_OPEN, S_LOT_NEXT_ID, S_LOT_INSERT, S_LOT_UPDATE,
 	S_TRANSFER_INSERT, S_HISTORY, S_SPENT_LOTS,
-	S_PURCHASE_FIND, S_PURCHASE_INSERT, S_PURCHASE_SET_ANSWER, S_LINE_INSERT, S_LINES,
+	S_PURCHASE_FIND, S_PURCHASE_INSERT, S_PURCHASE_NEXT_ID, S_DEFER_FK, S_PURCHASE_SET_ANSWER, S_LINE_INSERT, S_LINES,
 	S_LINE_REFUND, S_REFUNDS_JSON, S_REFUND_FIND, S_REFUND_INSERT,
 	S_IDEM_FIND, S_IDEM_INSERT,
 	S_MEMBER_SET_TIER, S_MEMBER_ADD_SPEND, S_MEMBER_SPEND_SINCE, S_PURCHASE_ADD_SPEND,
@@ -43,8 +47,11 @@ enum stmt_id {
 	S_REFERRAL_INSERT, S_REFERRAL_GET, S_REFERRAL_UPDATE, S_REFERRALS_DUE,
 	S_COUPON_INSERT, S_COUPON_GET, S_COUPON_MEMBER_USES, S_COUPON_USE, S_COUPON_USES_INC,
 	S_COUPON_RELEASE_COUNT, S_COUPON_RELEASE, S_CERT_GET, S_CERT_ISSUE, S_CERT_MOVE,
-	S_CERT_BALANCE, S_CERT_USES, S_PURCHASE_SET_STATUS, S_PURCHASE_STATUS, S_PURCHASE_SET_HOLD, S_PURCHASE_SET_EARN_LOT,
+	S_CERT_BALANCE, S_CERT_USES, S_PURCHASE_SET_STATUS, S_PURCHASE_STATUS, S_PURCHASE_SET_EARN_LOT,
 	S_HOLDS_EXPIRED, S_PURCHASE_BY_ID, S_AUDIT, S_BORN_ON,
+	/* coalitions and charity (sqlite_reports.c) */
+	S_PARTNER_GET, S_PARTNER_UPDATE, S_PARTNERS_LIST, S_KEY_GET_ID, S_KEY_REVOKE, S_KEYS_LIST,
+	S_RECEIPT_ELSEWHERE, S_SETTLEMENT, S_CHARITY, S_AUDIT_LIST,
 	S_COUNT
 };
 
@@ -98,6 +105,7 @@ int sqlite_purchase_spent_lots(struct kp_conn *c, int64_t purchase_id, struct kp
 			       size_t cap, size_t *n);
 int sqlite_purchase_find(struct kp_conn *c, const char *partner, const char *receipt_id,
 			 struct kp_purchase_row *out, char **answer);
+int sqlite_purchase_next_id(struct kp_conn *c, int64_t *id);
 int sqlite_purchase_insert(struct kp_conn *c, struct kp_purchase_row *p, const char *answer);
 int sqlite_purchase_set_answer(struct kp_conn *c, int64_t id, const char *answer);
 int sqlite_purchase_line_insert(struct kp_conn *c, int64_t purchase_id,
@@ -170,7 +178,6 @@ int sqlite_certificate_uses(struct kp_conn *c, int64_t purchase_id,
 int sqlite_purchase_set_status(struct kp_conn *c, int64_t purchase_id, const char *status);
 int sqlite_purchase_status(struct kp_conn *c, int64_t purchase_id, char status[16],
 			   int64_t *hold_expires_at);
-int sqlite_purchase_set_hold(struct kp_conn *c, int64_t purchase_id, int64_t expires_at);
 int sqlite_purchase_set_earn_lot(struct kp_conn *c, int64_t purchase_id, int64_t lot_id);
 int sqlite_holds_expired(struct kp_conn *c, int64_t now, int64_t after, int64_t *ids, size_t cap,
 			 size_t *n);
@@ -178,6 +185,21 @@ int sqlite_purchase_by_id(struct kp_conn *c, int64_t id, struct kp_purchase_row 
 			  char **answer);
 int sqlite_audit(struct kp_conn *c, int64_t key_id, const char *action, const char *target,
 		 const char *details, int64_t now);
+/* coalitions and charity (sqlite_reports.c); see store.h */
+int sqlite_partner_get(struct kp_conn *c, const char *id, struct kp_partner_row *out);
+int sqlite_partner_update(struct kp_conn *c, const struct kp_partner_row *p);
+int sqlite_partners_list(struct kp_conn *c, struct kp_partner_row *out, size_t cap, size_t *n);
+int sqlite_key_get_id(struct kp_conn *c, int64_t id, struct kp_key_row *out);
+int sqlite_key_revoke(struct kp_conn *c, int64_t id, int64_t now);
+int sqlite_keys_list(struct kp_conn *c, int64_t after_id, struct kp_key_row *out, size_t cap,
+		     size_t *n);
+int sqlite_receipt_elsewhere(struct kp_conn *c, const char *partner, const char *receipt_id);
+int sqlite_settlement(struct kp_conn *c, int64_t from, int64_t to,
+		      int (*fn)(void *arg, const struct kp_settlement_row *row), void *arg);
+int sqlite_charity(struct kp_conn *c, int64_t from, int64_t to,
+		   int (*fn)(void *arg, const struct kp_charity_row *row), void *arg);
+int sqlite_audit_list(struct kp_conn *c, int64_t before_id, size_t limit,
+		      int (*fn)(void *arg, const struct kp_audit_row *row), void *arg);
 /* Step a statement that lists ids: append up to cap of column 0 to ids. */
 int sqlite_list_ids(struct sqlite_conn *c, sqlite3_stmt *st, int64_t *ids, size_t cap, size_t *n);int sqlite_read_purchase(struct sqlite_conn *c, sqlite3_stmt *st, struct kp_purchase_row *out,
 			 char **answer);

@@ -216,13 +216,27 @@ int sqlite_purchase_insert(struct kp_conn *base, struct kp_purchase_row *p, cons
 	struct sqlite_conn *c = CONN(base);
 	assert(p && answer);
 	int rc = sqlite_exec_stmt(
-		c, sqlite_bind(c, S_PURCHASE_INSERT, "ssiiisiiiiiiisi", p->partner, p->receipt_id,
-			       p->member_id, p->program_version, p->at, p->request_hash,
-			       p->subtotal, p->discount, p->points_redeemed, p->certificates,
-			       p->to_pay, p->points_earned, p->earn_lot_id, answer, p->spend));
+		c, sqlite_bind(c, S_PURCHASE_INSERT, "issiiisiiiiiiisisi", p->id, p->partner,
+			       p->receipt_id, p->member_id, p->program_version, p->at,
+			       p->request_hash, p->subtotal, p->discount, p->points_redeemed,
+			       p->certificates, p->to_pay, p->points_earned, p->earn_lot_id, answer,
+			       p->spend, p->status[0] ? p->status : "committed",
+			       p->hold_expires_at));
 	if (!rc)
 		p->id = sqlite3_last_insert_rowid(c->db);
 	return rc;
+}
+
+int sqlite_purchase_next_id(struct kp_conn *base, int64_t *id)
+{
+	struct sqlite_conn *c = CONN(base);
+	sqlite3_stmt *st = sqlite_bind(c, S_PURCHASE_NEXT_ID, "");
+	int rc = sqlite_step_row(c, st);
+	if (rc)
+		return rc;
+	*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
 }
 
 int sqlite_purchase_set_answer(struct kp_conn *base, int64_t id, const char *answer)

@@ -35,20 +35,28 @@ static const struct check checks[] = {
 	 "OR m.debt != COALESCE(SUM(" FLOW("6") "), 0))"},
 	{"the sum of all balances is zero",
 	 "SELECT (p.s + m.s) != 0, 'program accounts ' || p.s || ' + members ' || m.s || ' != 0' "
-	 "FROM (SELECT COALESCE(SUM(" FLOW("1") " + " FLOW("2") " + " FLOW("3") "), 0) AS s "
+	 "FROM (SELECT COALESCE(SUM(" FLOW("1") " + " FLOW("2") " + " FLOW("3") " + " FLOW("7")
+	 "), 0) AS s "
 	 "FROM transfers t) p, "
 	 "(SELECT COALESCE(SUM(available + pending + debt), 0) AS s FROM members) m"},
 	{"program accounts have their sign",
 	 "SELECT count(*), min(x) FROM (SELECT 'account ' || a.acc || ' balance ' || a.bal AS x "
 	 "FROM (SELECT 1 AS acc, COALESCE(SUM(" FLOW("1") "), 0) AS bal FROM transfers t UNION ALL "
 	 "SELECT 2, COALESCE(SUM(" FLOW("2") "), 0) FROM transfers t UNION ALL "
-	 "SELECT 3, COALESCE(SUM(" FLOW("3") "), 0) FROM transfers t) a "
+	 "SELECT 3, COALESCE(SUM(" FLOW("3") "), 0) FROM transfers t UNION ALL "
+	 "SELECT 7, COALESCE(SUM(" FLOW("7") "), 0) FROM transfers t) a "
 	 "WHERE (a.acc = 1 AND a.bal > 0) OR (a.acc != 1 AND a.bal < 0))"},
 	{"postings move a positive number of points between two accounts",
 	 "SELECT count(*), min('transfer ' || id) FROM transfers "
-	 "WHERE points <= 0 OR from_acc = to_acc OR from_acc NOT BETWEEN 1 AND 6 "
-	 "OR to_acc NOT BETWEEN 1 AND 6 "
-	 "OR ((from_acc >= 4 OR to_acc >= 4) AND member_id IS NULL)"},
+	 "WHERE points <= 0 OR from_acc = to_acc OR from_acc NOT BETWEEN 1 AND 7 "
+	 "OR to_acc NOT BETWEEN 1 AND 7 "
+	 "OR ((from_acc BETWEEN 4 AND 6 OR to_acc BETWEEN 4 AND 6) AND member_id IS NULL)"},
+	/* a donation (from available points) or a charity campaign (from issuance) names
+	 * its fund; nothing ever leaves a fund */
+	{"charity postings name their fund and come from available points or issuance",
+	 "SELECT count(*), min('transfer ' || id) FROM transfers "
+	 "WHERE (to_acc = 7 AND (from_acc NOT IN (1, 4) OR ref IS NULL OR ref NOT LIKE 'fund:_%')) "
+	 "OR from_acc = 7"},
 	{"every lot's remaining equals the sum of its postings",
 	 "SELECT count(*), min(x) FROM (SELECT 'lot ' || l.id || ': remaining ' || l.remaining || "
 	 "', postings ' || COALESCE(SUM(CASE WHEN t.to_acc IN (4, 5) THEN t.points ELSE 0 END - "

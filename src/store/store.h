@@ -141,6 +141,8 @@ struct kp_purchase_row {
 	int64_t subtotal, discount, points_redeemed, certificates, to_pay, points_earned;
 	int64_t earn_lot_id; /* 0 = none */
 	int64_t spend;       /* after-discount total less refunds */
+	char status[16];     /* on insert: "committed" ("" too) or "held" */
+	int64_t hold_expires_at; /* held: when the hold lapses */
 };
 
 struct kp_purchase_line_row {
@@ -162,6 +164,40 @@ struct kp_refund_row {
 	char request_hash[KP_HASH_HEX];
 	int64_t money_refund, points_reversed, points_returned;
 	int64_t spend; /* after-discount value refunded */
+};
+
+/* A partner of a coalition. */
+struct kp_partner_row {
+	char id[KP_PARTNER_MAX + 1];
+	char name[201];
+	bool active;
+	int64_t earn_percent_bp; /* its own base earn rate; −1 = the program's earn.percent */
+	int64_t accrual_cost;    /* minor units it owes per point issued; −1 = point_value */
+	int64_t created_at;
+};
+
+/* One receipt's point movements in a settlement period (store op settlement). */
+struct kp_settlement_row {
+	char partner[KP_PARTNER_MAX + 1];
+	char receipt_id[KP_RECEIPT_MAX + 1];
+	int64_t at;       /* the purchase's time */
+	int64_t issued;   /* issuance → member less member → issuance (may be < 0) */
+	int64_t redeemed; /* member → redeemed less redeemed → member (may be < 0) */
+};
+
+/* What one fund got in a period (store op charity). */
+struct kp_charity_row {
+	char fund[KP_RECEIPT_MAX + 1]; /* the fund id (the transfers' ref without "fund:") */
+	int64_t donated;               /* from members' accounts */
+	int64_t campaigns;             /* from issuance, by charity campaigns */
+};
+
+/* One entry of the audit log; details is JSON text, valid during the callback. */
+struct kp_audit_row {
+	int64_t id, at, key_id; /* key_id 0 = none (the command line) */
+	char action[64];
+	char target[201];
+	const char *details;
 };
 
 /* A posting as stored: the ledger posting plus what it belongs to. */
@@ -215,6 +251,9 @@ struct kp_store_ops {
 	int (*writer_mode)(struct kp_conn *c);
 	/* Copy committed pages into the database file without blocking anyone. */
 	int (*checkpoint)(struct kp_conn *c);
+	/* Whether a transaction is open: SQLite may roll one back by itself (a full
+	 * disk, an I/O error), and a batch must not go on outside it. */
+	bool (*in_transaction)(struct kp_conn *c);
 	/* A read-only transaction: every read until rollback sees one snapshot. */
 	int (*read_begin)(struct kp_conn *c);
 
@@ -262,7 +301,10 @@ struct kp_store_ops {
 	int (*purchase_spent_lots)(struct kp_conn *c, int64_t purchase_id,
 				   struct kp_spent_lot *out, size_t cap, size_t *n);
 
-	/* Purchases. *answer is malloc'ed; the caller frees it. */
+	/* Purchases. *answer is malloc'ed; the caller frees it. insert keeps p->id
+	 * when it is set (from purchase_next_id), so the rows that refer to a
+	 * purchase can be written first; foreign keys are checked at commit. */
+	int (*purchase_next_id)(struct kp_conn *c, int64_t *id);
 	int (*purchase_find)(struct kp_conn *c, const char *partner, const char *receipt_id,
 			     struct kp_purchase_row *out, char **answer);
 	int (*purchase_insert)(struct kp_conn *c, struct kp_purchase_row *p, const char *answer);
@@ -383,7 +425,6 @@ struct kp_store_ops {
 	int (*purchase_set_status)(struct kp_conn *c, int64_t purchase_id, const char *status);
 	int (*purchase_status)(struct kp_conn *c, int64_t purchase_id, char status[16],
 			       int64_t *hold_expires_at);
-	int (*purchase_set_hold)(struct kp_conn *c, int64_t purchase_id, int64_t expires_at);
 	int (*purchase_set_earn_lot)(struct kp_conn *c, int64_t purchase_id, int64_t lot_id);
 	/* Held purchases whose hold expired by now: ids > after, ascending. */
 	int (*holds_expired)(struct kp_conn *c, int64_t now, int64_t after, int64_t *ids,
@@ -394,6 +435,32 @@ struct kp_store_ops {
 	/* The audit log of admin changes. */
 	int (*audit)(struct kp_conn *c, int64_t key_id, const char *action, const char *target,
 		     const char *details, int64_t now);
+
+	/* ---- coalitions and charity (sqlite_reports.c) ---- */
+	int (*partner_get)(struct kp_conn *c, const char *id, struct kp_partner_row *out);
+	/* Write name, active, earn_percent_bp and accrual_cost of an existing partner. */
+	int (*partner_update)(struct kp_conn *c, const struct kp_partner_row *p);
+	/* Every partner, by id, at most cap (KP_ETOOLARGE beyond). */
+	int (*partners_list)(struct kp_conn *c, struct kp_partner_row *out, size_t cap, size_t *n);
+	int (*key_get_id)(struct kp_conn *c, int64_t id, struct kp_key_row *out);
+	/* Set revoked_at unless already set (then nothing changes). */
+	int (*key_revoke)(struct kp_conn *c, int64_t id, int64_t now);
+	/* Keys with id > after_id, ascending, at most cap. */
+	int (*keys_list)(struct kp_conn *c, int64_t after_id, struct kp_key_row *out, size_t cap,
+			 size_t *n);
+	/* 0 when a purchase with this receipt id exists at a partner other than
+	 * `partner`, KP_ENOTFOUND when not. */
+	int (*receipt_elsewhere)(struct kp_conn *c, const char *partner, const char *receipt_id);
+	/* Per receipt, the movements of its purchase-linked transfers with from ≤ at < to,
+	 * ordered by partner and purchase; fn's non-zero return stops and is returned. */
+	int (*settlement)(struct kp_conn *c, int64_t from, int64_t to,
+			  int (*fn)(void *arg, const struct kp_settlement_row *row), void *arg);
+	/* Per fund, the points it got with from ≤ at < to, by fund id. */
+	int (*charity)(struct kp_conn *c, int64_t from, int64_t to,
+		       int (*fn)(void *arg, const struct kp_charity_row *row), void *arg);
+	/* Audit entries with id < before_id (0 = from the newest), newest first, at most limit. */
+	int (*audit_list)(struct kp_conn *c, int64_t before_id, size_t limit,
+			  int (*fn)(void *arg, const struct kp_audit_row *row), void *arg);
 
 	/* Check every ledger invariant over the whole database (docs/architecture.md). */
 	int (*verify)(struct kp_conn *c, struct kp_verify_report *report);
@@ -413,5 +480,15 @@ struct kp_conn {
  * with a message in err.
  */
 int kp_store_open(const char *uri, bool create, struct kp_conn **out, char *err, size_t errlen);
+
+/*
+ * An online backup of the database at db into the file `to` (store/
+ * sqlite_backup.c): a copy of one committed state, taken while a server
+ * may be writing, which it does not stop. `to` is replaced only when the
+ * copy is complete and on disk. Returns 0, KP_ENOTFOUND (no database),
+ * KP_EINVAL (to is db itself), KP_EBUSY (disk full, I/O error) or
+ * KP_ESTORE, with a message in err.
+ */
+int kp_store_backup(const char *db, const char *to, char *err, size_t errlen);
 
 #endif

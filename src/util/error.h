@@ -36,7 +36,11 @@
 	X(EEVENT,         "event_invalid",           422, "the program has no such event") \
 	X(ELIMIT,         "limit_reached",           422, "limit reached")                \
 	X(ENOPROGRAM,     "no_program",              422, "no program is loaded")         \
+	X(EPARTNER,       "partner_inactive",        422, "the partner is not active")   \
+	X(EFUND,          "fund_invalid",            422, "the program has no such fund") \
+	X(ETOOMANY,       "too_many_requests",       429, "too many failed authentications") \
 	X(EBUSY,          "unavailable",             503, "temporarily unavailable, retry") \
+	X(ERETRY,         "unavailable",             503, "conflict with a concurrent change, retry") /* PostgreSQL: serialization failure or deadlock; the writer runs the batch again */ \
 	X(EALREADY,       "conflict",                409, "already done") /* internal: a repeat */ \
 	X(ENOMEM,         "internal",                500, "out of memory")                \
 	X(ESTORE,         "internal",                500, "storage error")                \

@@ -59,13 +59,13 @@ static int days_in_month(int64_t y, unsigned m)
 	return dm[m - 1] + (m == 2 && leap);
 }
 
-static int parse_ymd(const char *s, int64_t *days)
+static int parse_ymd(const char *s, unsigned min_year, int64_t *days)
 {
 	unsigned y, m, d;
 	if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &m) || s[7] != '-' ||
 	    digits(s + 8, 2, &d))
 		return KP_EINVAL;
-	if (y < 1970 || m < 1 || m > 12 || d < 1 || (int)d > days_in_month(y, m))
+	if (y < min_year || m < 1 || m > 12 || d < 1 || (int)d > days_in_month(y, m))
 		return KP_EINVAL;
 	*days = kp_days_from_civil(y, m, d);
 	return 0;
@@ -76,7 +76,8 @@ int kp_date_parse(const char *s, int64_t *days_out)
 	assert(s && days_out);
 	if (strlen(s) != 10)
 		return KP_EINVAL;
-	return parse_ymd(s, days_out);
+	/* dates are also birthdays: customers were born before 1970 */
+	return parse_ymd(s, 1900, days_out);
 }
 
 int kp_time_parse(const char *s, int64_t *out)
@@ -85,7 +86,7 @@ int kp_time_parse(const char *s, int64_t *out)
 	size_t len = strlen(s);
 	int64_t days;
 	unsigned hh, mm, ss;
-	if (len < 20 || parse_ymd(s, &days) || (s[10] != 'T' && s[10] != 't'))
+	if (len < 20 || parse_ymd(s, 1970, &days) || (s[10] != 'T' && s[10] != 't'))
 		return KP_EINVAL;
 	if (digits(s + 11, 2, &hh) || s[13] != ':' || digits(s + 14, 2, &mm) || s[16] != ':' ||
 	    digits(s + 17, 2, &ss) || hh > 23 || mm > 59 || ss > 59)

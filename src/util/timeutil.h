@@ -31,7 +31,8 @@ unsigned kp_iso_weekday(int64_t days);
  */
 int kp_time_parse(const char *s, int64_t *out);
 
-/* Parse "YYYY-MM-DD" into a day number. Returns 0 or KP_EINVAL. */
+/* Parse "YYYY-MM-DD" (years 1900..9999; negative day numbers before 1970)
+ * into a day number. Returns 0 or KP_EINVAL. */
 int kp_date_parse(const char *s, int64_t *days_out);
 
 /* Format an instant as "YYYY-MM-DDTHH:MM:SSZ"; buf must hold 21 bytes. */

@@ -30,6 +30,94 @@ import time
 import traceback
 
 BIN = os.environ.get("KOPILKA_BIN", "./kopilka")
+
+# KOPILKA_TEST_DB=postgres runs every server on a fresh PostgreSQL database
+# (CREATE DATABASE kp_<random>, dropped at exit) of the cluster at
+# $KOPILKA_PG_URI, or of a throw-away cluster started here (tests/pg/start.sh)
+# when that is not set. Default: a fresh SQLite file.
+PG = os.environ.get("KOPILKA_TEST_DB", "sqlite") == "postgres"
+_pg = {"uri": os.environ.get("KOPILKA_PG_URI"), "own": False, "dbs": {}}
+_PG_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pg")
+
+
+def pg_admin_uri():
+    """The URI of the cluster's admin database (starting a cluster if needed)."""
+    if not _pg["uri"]:
+        out = subprocess.run([os.path.join(_PG_SCRIPTS, "start.sh")], check=True,
+                             stdout=subprocess.PIPE).stdout.decode().strip()
+        _pg["uri"], _pg["own"] = out.splitlines()[-1], True
+    return _pg["uri"]
+
+
+def psql(uri, sql):
+    """Run SQL with psql; returns its stdout (unaligned, tuples only)."""
+    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-P", "null=\\N", "-v", "ON_ERROR_STOP=1",
+                        uri, "-c", sql],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    if p.returncode != 0:
+        raise RuntimeError("psql: %s: %s" % (sql[:80], p.stderr.decode(errors="replace")))
+    return p.stdout.decode()
+
+
+def new_db(path):
+    """A fresh database for `path`: the path itself (SQLite), or the URI of a new
+    PostgreSQL database that db_uri(path) also gives."""
+    if not PG:
+        return path
+    if path in _pg["dbs"]:
+        return _pg["dbs"][path]  # a server on a database made before (test_import)
+    admin = pg_admin_uri()
+    name = "kp_" + secrets.token_hex(6)
+    psql(admin, "CREATE DATABASE %s" % name)
+    uri = admin.rsplit("/", 1)[0] + "/" + name
+    _pg["dbs"][path] = uri
+    _pg["dbs"][uri] = uri
+    return uri
+
+
+def db_uri(db):
+    """What to pass to --db for a database made by new_db (a path or a URI)."""
+    return _pg["dbs"].get(db, db)
+
+
+def db_query(db, sql):
+    """Rows of a query on a database made by new_db, as lists of strings or values."""
+    if PG:
+        out = psql(db_uri(db), sql)
+        return [[None if v == "\\N" else v for v in line.split("|")]
+                for line in out.splitlines() if line]
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return [list(r) for r in con.execute(sql)]
+    finally:
+        con.close()
+
+
+def db_exec(db, sql):
+    """Run one change on a database made by new_db; returns the rows changed."""
+    if PG:
+        out = psql(db_uri(db), sql + " RETURNING 1")
+        return len([line for line in out.splitlines() if line])
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        n = con.execute(sql).rowcount
+        con.commit()
+        return n
+    finally:
+        con.close()
+
+
+@atexit.register
+def _drop_pg():
+    if not PG:
+        return
+    for uri in set(_pg["dbs"].values()):
+        try:
+            psql(pg_admin_uri(), "DROP DATABASE IF EXISTS %s WITH (FORCE)" % uri.rsplit("/", 1)[1])
+        except Exception:  # the cluster may be gone already
+            pass
+    if _pg["own"]:
+        subprocess.run([os.path.join(_PG_SCRIPTS, "stop.sh"), _pg["uri"]])
 DEFAULT = object()  # "use the admin key"
 
 _lock = threading.Lock()
@@ -208,10 +296,11 @@ def _kill_leftovers():
 class Server:
     """A `kopilka serve` on a fresh database in its own temporary directory."""
 
-    def __init__(self, program, test_clock=True, name="server"):
+    def __init__(self, program, test_clock=True, name="server", extra_args=(), db=None):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="kptest-")
-        self.db = os.path.join(self.dir, "k.db")
+        # db: share another server's database (PostgreSQL: several servers on one)
+        self.db = db or new_db(os.path.join(self.dir, "k.db"))
         self.program_path = os.path.join(self.dir, "program.json")
         with open(self.program_path, "w") as f:
             json.dump(program, f)
@@ -227,6 +316,7 @@ class Server:
                 "--listen", "127.0.0.1:%d" % self.port, "--admin-key", self.admin_key]
         if test_clock:
             argv.append("--test-clock")
+        argv.extend(extra_args)  # e.g. ("--auth-failures", "5")
         self.proc = subprocess.Popen(argv, stdout=self.stdout, stderr=self.stderr)
         _servers.add(self)
         self.client = Client(self)
@@ -283,7 +373,7 @@ class Server:
 
     def verify(self, db=None):
         """Run `kopilka verify --db`; returns (exit status, stdout + stderr)."""
-        p = subprocess.run([BIN, "verify", "--db", db or self.db], stdout=subprocess.PIPE,
+        p = subprocess.run([BIN, "verify", "--db", db_uri(db or self.db)], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=120)
         return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
 
@@ -295,7 +385,15 @@ class Server:
                    "exit %d, output %r" % (rc, out[:500]))
 
     def copy_db(self, dest):
-        """A consistent copy of the live database (SQLite's backup API)."""
+        """A consistent copy of the live database (SQLite's backup API; on
+        PostgreSQL pg_dump into a new database that db_uri(dest) names)."""
+        if PG:
+            uri = new_db(dest)
+            dump = subprocess.run(["pg_dump", "--no-owner", self.db], check=True,
+                                  stdout=subprocess.PIPE).stdout
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", uri], input=dump,
+                           check=True, stdout=subprocess.DEVNULL)
+            return
         src = sqlite3.connect(self.db, timeout=30)
         dst = sqlite3.connect(dest)
         src.backup(dst)

@@ -192,7 +192,7 @@ def check_jobs(S, name, expected):
 
 
 def jobs_cli(db, now=None):
-    argv = [kptest.BIN, "jobs", "run", "--db", db]
+    argv = [kptest.BIN, "jobs", "run", "--db", kptest.db_uri(db)]
     if now:
         argv += ["--now", now]
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)

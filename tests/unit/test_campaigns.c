@@ -751,11 +751,12 @@ static void test_refused(void **state)
 	    {CAMPAIGN("{\"id\":\"a\",\"kind\":\"multiplier\"}"),
 	     "campaigns[0].factor: is required"},
 	    {CAMPAIGN("{\"id\":\"a\",\"kind\":\"cashback\"}"),
-	     "campaigns[0].kind: must be \"multiplier\", \"bonus_percent\", \"bonus_points\" or "
-	     "\"discount_percent\""},
+	     "campaigns[0].kind: must be \"multiplier\", \"bonus_percent\", \"bonus_points\", "
+	     "\"discount_percent\" or \"charity_percent\""},
 	    {CAMPAIGN("{\"id\":\"a\"}"), "campaigns[0].kind: is required"},
 	    {CAMPAIGN("{\"id\":\"a\",\"kind\":\"multiplier\",\"factor\":2,\"percent\":5}"),
-	     "campaigns[0].percent: only for bonus_percent and discount_percent campaigns"},
+	     "campaigns[0].percent: only for bonus_percent, discount_percent and charity_percent "
+	     "campaigns"},
 	    {CAMPAIGN("{\"id\":\"a\",\"kind\":\"bonus_points\",\"factor\":2,\"points\":5}"),
 	     "campaigns[0].factor: only for multiplier campaigns"},
 	    {CAMPAIGN("{\"id\":\"a\",\"kind\":\"bonus_percent\",\"percent\":5,\"points\":5}"),
@@ -933,7 +934,7 @@ static void test_largest_purchase(void **state)
 	struct kp_program *p;
 	struct kp_line_in *lines = calloc(KP_MAX_LINES, sizeof *lines);
 	struct kp_line_result *out = calloc(KP_MAX_LINES, sizeof *out);
-	struct kp_basket b = {lines, KP_MAX_LINES, 0, 0, KP_CHANNEL_STORE, 0, NULL, NULL, NULL, 0};
+	struct kp_basket b = {.lines = lines, .n_lines = KP_MAX_LINES, .channel = KP_CHANNEL_STORE};
 	struct kp_member_in m = {0, -1, NULL};
 	struct kp_result r = {.lines = out};
 	static char skus[KP_MAX_STAMPS][8];
@@ -1502,7 +1503,7 @@ static void run_property_case(struct rng *g, unsigned seed, int iteration, struc
 	static struct random_program rp;
 	int64_t stamps[MAX_RANDOM_CARDS], budgets[MAX_RANDOM_CAMPAIGNS];
 	struct kp_member_in member = {pick(g, -100, 30000), -1, NULL};
-	struct kp_basket b = {lines, 0, 0, 0, KP_CHANNEL_STORE, 0, NULL, NULL, NULL, 0};
+	struct kp_basket b = {.lines = lines, .channel = KP_CHANNEL_STORE};
 	struct kp_result r = {.lines = out};
 	struct property_case c = {seed, iteration, &rp.p, &b, NULL, &r, {0}, {0}};
 

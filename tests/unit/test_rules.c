@@ -47,7 +47,7 @@ static int evaluate(const struct kp_program *p, const struct kp_line_in *lines, 
 		    struct outcome *o)
 {
 	struct kp_basket b = {lines, n, redeem, certificates, KP_CHANNEL_STORE, 0, "main", NULL,
-			      NULL, 0};
+			      NULL, 0, false, 0};
 
 	assert_true(n <= SMALL_BASKET);
 	memset(o, 0, sizeof *o);
@@ -679,7 +679,7 @@ static void test_largest_basket(void **state)
 	struct kp_line_in *lines = calloc(KP_MAX_LINES + 1, sizeof *lines);
 	struct kp_line_result *out = calloc(KP_MAX_LINES + 1, sizeof *out);
 	struct kp_basket b = {lines, KP_MAX_LINES, INT64_MAX, INT64_MAX, KP_CHANNEL_APP, 0,
-			      "main", NULL, NULL, 0};
+			      "main", NULL, NULL, 0, false, 0};
 	struct kp_member_in m = {INT64_MAX, -1, NULL};
 	struct kp_result r = {.lines = out};
 	const int64_t max_amount = KP_MAX_QTY * KP_MAX_PRICE;
@@ -1065,7 +1065,7 @@ static void run_property_case(struct rng *g, unsigned seed, int iteration,
 {
 	struct random_program rp;
 	struct kp_member_in member = {0, -1, NULL};
-	struct kp_basket b = {lines, 0, 0, 0, KP_CHANNEL_STORE, 0, "main", NULL, NULL, 0};
+	struct kp_basket b = {lines, 0, 0, 0, KP_CHANNEL_STORE, 0, "main", NULL, NULL, 0, false, 0};
 	struct kp_result r = {.lines = out};
 	struct property_case c = {seed, iteration, &rp.p, &b, NULL, &r};
 

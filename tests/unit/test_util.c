@@ -55,6 +55,12 @@ static void test_time_rejects(void **state)
 	assert_int_equal(kp_date_parse("2024-02-29", &d), 0);
 	assert_int_equal(kp_date_parse("2023-02-29", &d), KP_EINVAL);
 	assert_int_equal(kp_date_parse("2024-2-29", &d), KP_EINVAL);
+	/* birthdays: people were born before 1970 */
+	assert_int_equal(kp_date_parse("1955-03-08", &d), 0);
+	char back[11];
+	kp_date_format(d, back);
+	assert_string_equal(back, "1955-03-08");
+	assert_int_equal(kp_date_parse("1899-12-31", &d), KP_EINVAL);
 }
 
 static void test_weekday(void **state)

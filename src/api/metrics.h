@@ -1,0 +1,31 @@
+/*
+ * metrics.h — counters for GET /metrics, in the Prometheus text format.
+ *
+ * Requests by route and status, latency histograms by route, and the
+ * engine's own figures (commits, batch sizes, queue depth, points issued
+ * and redeemed) read at scrape time. Everything is a relaxed atomic
+ * counter: recording costs a few nanoseconds and never takes a lock.
+ */
+#ifndef KP_API_METRICS_H
+#define KP_API_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+
+#define KP_METRICS_MAX_ROUTES 64
+
+struct kp_metrics;
+
+/* route_names: n_routes patterns ("GET /v1/members/{}"); the last slot counts unmatched paths. */
+struct kp_metrics *kp_metrics_new(const char *const *route_names, size_t n_routes);
+void kp_metrics_free(struct kp_metrics *m);
+
+/* One answered request: route index (n_routes = unmatched), HTTP status, duration. */
+void kp_metrics_record(struct kp_metrics *m, size_t route, int status, int64_t duration_ns);
+
+/* The whole exposition text, malloc'ed (caller frees), or NULL when out of memory. */
+char *kp_metrics_render(const struct kp_metrics *m, struct kp_engine *engine);
+
+#endif

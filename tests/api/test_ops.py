@@ -1,0 +1,187 @@
+"""Operations: structured logs with request ids, GET /metrics, graceful
+shutdown on SIGTERM, and HTTPS with --tls-cert/--tls-key.
+
+Run: KOPILKA_BIN=./kopilka python3 tests/api/test_ops.py
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kptest  # noqa: E402
+from kptest import check, check_true  # noqa: E402
+
+PROGRAM = {"name": "Ops", "earn": {"percent": 5}, "burn": {"max_percent": 50}}
+CONSENTS = {"personal_data": True, "email": False, "sms": False, "push": False}
+
+
+def basket(receipt, member, price=200000, redeem=0):
+    return {"receipt_id": receipt, "member": member, "redeem_points": redeem,
+            "lines": [{"sku": "toy", "qty": 1, "price": price}]}
+
+
+def log_lines(S):
+    lines = []
+    for raw in S.stderr_text().splitlines():
+        if raw.startswith("{"):
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                lines.append({"unparsed": raw})
+    return lines
+
+
+def logs_scenario(S):
+    st, m, headers = S.call("POST", "/v1/members", {"phone": "+79005550101", "consents": CONSENTS})
+    check("logs: member registered", st, 201)
+    request_id = headers.get("X-Request-Id") or headers.get("x-request-id")
+    check_true("logs: every answer carries X-Request-Id", bool(request_id), repr(headers))
+    S.call("GET", "/v1/members?phone=%2B79005550101")
+    S.call("POST", "/v1/purchases", basket("OPS-1", m["id"]))
+    S.call("GET", "/v1/members/1", key="kp_" + "0" * 32)  # a wrong key: 401
+    time.sleep(0.2)
+    lines = log_lines(S)
+    check_true("logs: every stderr line is a JSON object",
+               lines and all("unparsed" not in l for l in lines), repr(lines[-3:]))
+    requests = [l for l in lines if l.get("msg") == "request"]
+    mine = [l for l in requests if l.get("request_id") == request_id]
+    check("logs: the request id in the header is in the log line of that request",
+          [(l.get("route"), l.get("status")) for l in mine], [("POST /v1/members", 201)])
+    check_true("logs: each request line has ts, level, method, route, status, ms",
+               requests and all(all(k in l for k in ("ts", "level", "method", "route", "status",
+                                                     "ms")) for l in requests), repr(requests[:2]))
+    text = S.stderr_text()
+    check_true("logs: no API key secret in the log", S.admin_key not in text and "kp_000" not in text,
+               "a secret was logged")
+    check_true("logs: no phone number in the log", "9005550101" not in text, "a phone was logged")
+
+
+def metrics_scenario(S):
+    st, _, _ = S.call("GET", "/metrics", key=None)
+    check("metrics: no key → 401", st, 401)
+    conn = http.client.HTTPConnection("127.0.0.1", S.port, timeout=10)
+    conn.request("GET", "/metrics", headers={"Authorization": "Bearer " + S.admin_key})
+    r = conn.getresponse()
+    body = r.read().decode()
+    conn.close()
+    check("metrics: 200 in the Prometheus text format",
+          (r.status, r.getheader("Content-Type", "").startswith("text/plain")), (200, True))
+    values = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    check("metrics: purchases counted by route and status",
+          values.get('kopilka_requests_total{route="POST /v1/purchases",status="201"}'), 1.0)
+    check("metrics: the 401 counted as unauthorised",
+          values.get('kopilka_requests_total{route="GET /v1/members/{}",status="401"}'), 1.0)
+    check("metrics: latency histogram has a +Inf bucket equal to the count",
+          values.get('kopilka_request_duration_seconds_bucket{route="POST /v1/purchases",le="+Inf"}'),
+          values.get('kopilka_request_duration_seconds_count{route="POST /v1/purchases"}'))
+    check("metrics: points issued by the one purchase", values.get("kopilka_points_issued_total"), 100.0)
+    check_true("metrics: commits and batch sizes are exported",
+               values.get("kopilka_commits_total", 0) >= 1 and "kopilka_batch_size_max" in values
+               and "kopilka_queue_depth" in values, repr(sorted(values)[:10]))
+
+
+def shutdown_scenario():
+    """SIGTERM while purchases are in flight: every answered one is stored, and exit is clean."""
+    S = kptest.Server(PROGRAM, name="shutdown")
+    st, m, _ = S.call("POST", "/v1/members", {"phone": "+79005550202", "consents": CONSENTS})
+    answered, stop = [], threading.Event()
+
+    def client(n):
+        c = S.new_client()
+        i = 0
+        while not stop.is_set() and i < 400:
+            try:
+                st, a, _ = c.call("POST", "/v1/purchases", basket("SD-%d-%d" % (n, i), m["id"], 10000))
+            except Exception:
+                break
+            if st == 201:
+                answered.append("SD-%d-%d" % (n, i))
+            i += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.4)
+    S.proc.send_signal(signal.SIGTERM)
+    stop.set()
+    for t in threads:
+        t.join(timeout=20)
+    rc = S.proc.wait(timeout=15)
+    check("shutdown: SIGTERM with requests in flight exits 0", rc, 0)
+    check_true("shutdown: some purchases were answered before the signal", len(answered) > 0,
+               "none answered")
+    stored = {r[0] for r in kptest.db_query(S.db, "SELECT receipt_id FROM purchases")}
+    check("shutdown: every answered purchase is stored", sorted(set(answered) - stored), [])
+    rc, out = S.verify()
+    check_true("shutdown: verify after the stop", rc == 0 and out.startswith("ok"), out[:200])
+    kptest._servers.discard(S)
+
+
+def tls_scenario():
+    if not shutil.which("openssl"):
+        check_true("tls: openssl is installed (scripts/deps.sh test)", False, "no openssl")
+        return
+    d = tempfile.mkdtemp(prefix="kptls-")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    port = kptest.free_port()
+    admin = "tls-admin-key-0123456789"
+    proc = subprocess.Popen([kptest.BIN, "serve", "--db", os.path.join(d, "k.db"), "--listen",
+                             "127.0.0.1:%d" % port, "--admin-key", admin, "--tls-cert", cert,
+                             "--tls-key", key, "--quiet"], stderr=subprocess.PIPE)
+    ctx = ssl.create_default_context(cafile=cert)
+    body = None
+    for _ in range(200):
+        try:
+            c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+            c.request("GET", "/v1/health")
+            r = c.getresponse()
+            body = (r.status, json.loads(r.read()))
+            c.close()
+            break
+        except (OSError, ssl.SSLError):
+            time.sleep(0.05)
+    check("tls: GET /v1/health over HTTPS", body, (200, {"status": "ok"}))
+    plain = None
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+        c.request("GET", "/v1/health")
+        plain = c.getresponse().status
+    except (OSError, http.client.HTTPException):
+        plain = "refused"
+    check_true("tls: plain HTTP is not served on the TLS port", plain != 200, repr(plain))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=15)
+    check("tls: clean exit", proc.returncode, 0)
+    check_true("tls: no sanitizer report", b"runtime error" not in err and b"Sanitizer" not in err,
+               err[-300:].decode(errors="replace"))
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    S = kptest.Server(PROGRAM, name="ops")
+    kptest.scenario(lambda: logs_scenario(S), "logs")
+    kptest.scenario(lambda: metrics_scenario(S), "metrics")
+    S.stop()
+    kptest.scenario(shutdown_scenario, "shutdown")
+    kptest.scenario(tls_scenario, "tls")
+    kptest.summary()
+
+
+if __name__ == "__main__":
+    main()
