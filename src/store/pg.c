@@ -116,12 +116,19 @@ static int number_params(const char *sql, char *out, size_t cap)
 	return n;
 }
 
-static int prepare(struct pg_conn *c, enum pg_stmt id, const char *sig)
+/* PostgreSQL's text of a statement: its own where the dialect differs, else the common one. */
+static const char *pg_sql_of(enum kp_sql id)
+{
+	assert(id < Q_COUNT);
+	return kp_pg_sql[id] ? kp_pg_sql[id] : kp_sql_common[id];
+}
+
+static int prepare(struct pg_conn *c, enum kp_sql id, const char *sig)
 {
 	if (c->prepared[id])
 		return 0;
 	char sql[4096];
-	int placeholders = number_params(kp_pg_sql[id], sql, sizeof sql);
+	int placeholders = number_params(pg_sql_of(id), sql, sizeof sql);
 	assert(placeholders == (int)strlen(sig)); /* the signature names every parameter */
 	if (placeholders < 0)
 		return KP_ESTORE;
@@ -136,7 +143,7 @@ static int prepare(struct pg_conn *c, enum pg_stmt id, const char *sig)
 	PGresult *r = PQprepare(c->db, name, sql, n, types);
 	int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : result_error(c, r);
 	if (rc == KP_ESTORE)
-		fprintf(stderr, "postgres: prepare %d: %s\n", (int)id, kp_pg_sql[id]);
+		fprintf(stderr, "postgres: prepare %d: %s\n", (int)id, pg_sql_of(id));
 	PQclear(r);
 	if (!rc)
 		c->prepared[id] = true;
@@ -150,28 +157,28 @@ static int prepare(struct pg_conn *c, enum pg_stmt id, const char *sig)
  * transaction, so these run inside a savepoint of their own and a conflict
  * rolls back only the statement, as in SQLite. None is on a purchase's path.
  */
-static bool guarded(enum pg_stmt id)
+static bool guarded(enum kp_sql id)
 {
 	switch (id) {
-	case P_MEMBER_INSERT:
-	case P_CARD_INSERT:
-	case P_COUPON_INSERT:
-	case P_CERT_INSERT:
-	case P_CERT_ISSUE:
-	case P_PARTNER_INSERT:
-	case P_KEY_INSERT:
-	case P_EVENT_INSERT:
-	case P_REFERRAL_INSERT:
+	case Q_MEMBER_INSERT:
+	case Q_CARD_INSERT:
+	case Q_COUPON_INSERT:
+	case Q_CERT_INSERT:
+	case Q_CERT_ISSUE:
+	case Q_PARTNER_INSERT:
+	case Q_KEY_INSERT:
+	case Q_EVENT_INSERT:
+	case Q_REFERRAL_INSERT:
 		return true;
 	default:
 		return false;
 	}
 }
 
-static int vrun(struct pg_conn *c, enum pg_stmt id, struct pg_res *res, const char *sig,
+static int vrun(struct pg_conn *c, enum kp_sql id, struct pg_res *res, const char *sig,
 		va_list ap)
 {
-	assert(id < P_COUNT && kp_pg_sql[id]);
+	assert(id < Q_COUNT && pg_sql_of(id));
 	if (res)
 		*res = (struct pg_res){.row = -1};
 	int rc = session_ready(c);
@@ -215,7 +222,7 @@ static int vrun(struct pg_conn *c, enum pg_stmt id, struct pg_res *res, const ch
 	return 0;
 }
 
-int pg_run(struct pg_conn *c, enum pg_stmt id, struct pg_res *res, const char *sig, ...)
+int pg_run(struct pg_conn *c, enum kp_sql id, struct pg_res *res, const char *sig, ...)
 {
 	va_list ap;
 	va_start(ap, sig);
@@ -224,7 +231,7 @@ int pg_run(struct pg_conn *c, enum pg_stmt id, struct pg_res *res, const char *s
 	return rc;
 }
 
-int pg_one(struct pg_conn *c, enum pg_stmt id, struct pg_res *res, const char *sig, ...)
+int pg_one(struct pg_conn *c, enum kp_sql id, struct pg_res *res, const char *sig, ...)
 {
 	assert(res);
 	va_list ap;
@@ -240,7 +247,7 @@ int pg_one(struct pg_conn *c, enum pg_stmt id, struct pg_res *res, const char *s
 	return 0;
 }
 
-int pg_exec_one(struct pg_conn *c, enum pg_stmt id, const char *sig, ...)
+int pg_exec_one(struct pg_conn *c, enum kp_sql id, const char *sig, ...)
 {
 	struct pg_res res;
 	va_list ap;
@@ -255,7 +262,7 @@ int pg_exec_one(struct pg_conn *c, enum pg_stmt id, const char *sig, ...)
 	return rc;
 }
 
-int pg_list_ids(struct pg_conn *c, enum pg_stmt id, int64_t *ids, size_t cap, size_t *n,
+int pg_list_ids(struct pg_conn *c, enum kp_sql id, int64_t *ids, size_t cap, size_t *n,
 		const char *sig, ...)
 {
 	assert(ids && n);

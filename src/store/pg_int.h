@@ -22,45 +22,17 @@
 #include <stdarg.h>
 
 #include "store/pg_open.h"
+#include "store/sql.h"
 #include "store/store.h"
 
-enum pg_stmt {
-	P_PROGRAM_INSERT, P_PROGRAM_GET, P_PROGRAM_LATEST,
-	P_PARTNER_INSERT, P_PARTNER_EXISTS, P_KEY_INSERT, P_KEY_FIND,
-	P_MEMBER_INSERT, P_MEMBER_BY_ID, P_MEMBER_BY_PHONE, P_MEMBER_BY_CARD,
-	P_MEMBER_BY_EXTERNAL, P_MEMBER_BY_REFERRAL,
-	P_MEMBER_BY_ID_LOCK, P_MEMBER_BY_PHONE_LOCK, P_MEMBER_BY_CARD_LOCK,
-	P_MEMBER_BY_EXTERNAL_LOCK, P_MEMBER_BY_REFERRAL_LOCK,
-	P_MEMBER_IDS, P_MEMBER_SET_BALANCES,
-	P_LOTS_OPEN, P_LOT_BY_ID, P_LOTS_COUNT_OPEN, P_LOT_NEXT_ID, P_LOT_INSERT, P_LOT_UPDATE,
-	P_TRANSFER_INSERT, P_HISTORY, P_SPENT_LOTS,
-	P_PURCHASE_FIND, P_PURCHASE_INSERT, P_PURCHASE_NEXT_ID, P_PURCHASE_SET_ANSWER,
-	P_LINE_INSERT, P_LINES, P_LINE_REFUND, P_REFUNDS_JSON, P_REFUND_FIND, P_REFUND_INSERT,
-	P_IDEM_FIND, P_IDEM_INSERT,
-	P_MEMBER_SET_TIER, P_MEMBER_ADD_SPEND, P_MEMBER_SPEND_SINCE, P_PURCHASE_ADD_SPEND,
-	P_STAMP_GET, P_STAMP_SET, P_BUDGET_GET, P_BUDGET_GET_LOCK, P_BUDGET_ENSURE, P_BUDGET_ADD,
-	P_CERT_INSERT, P_EVENT_INSERT, P_DUE_MEMBERS, P_JOB_GET, P_JOB_SET,
-	P_CARD_INSERT, P_CARD_GET, P_CARD_BLOCK, P_MEMBER_SET_CARD, P_MEMBER_UPDATE,
-	P_MEMBER_ERASE, P_CONSENT_LOG, P_CONSENT_JSON, P_CARDS_JSON, P_BONUS_FIND,
-	P_BONUS_INSERT, P_BONUS_COUNT, P_REFERRAL_INSERT, P_REFERRAL_GET, P_REFERRAL_UPDATE,
-	P_REFERRALS_DUE, P_COUPON_INSERT, P_COUPON_GET, P_COUPON_GET_LOCK, P_COUPON_MEMBER_USES,
-	P_COUPON_USE, P_COUPON_USES_INC, P_COUPON_RELEASE_COUNT, P_COUPON_RELEASE,
-	P_CERT_GET, P_CERT_GET_LOCK, P_CERT_ISSUE, P_CERT_MOVE, P_CERT_BALANCE, P_CERT_USES,
-	P_PURCHASE_SET_STATUS, P_PURCHASE_STATUS, P_PURCHASE_SET_EARN_LOT,
-	P_HOLDS_EXPIRED, P_PURCHASE_BY_ID, P_AUDIT, P_BORN_ON,
-	P_PARTNER_GET, P_PARTNER_UPDATE, P_PARTNERS_LIST, P_KEY_GET_ID, P_KEY_REVOKE,
-	P_KEYS_LIST, P_RECEIPT_ELSEWHERE, P_SETTLEMENT, P_CHARITY, P_AUDIT_LIST,
-	P_JOB_LOCK, P_PURCHASE_STATUS_LOCK, P_REFERRAL_GET_LOCK,
-	P_COUNT
-};
 
-/* The SQL of each statement (pg_sql.c). */
-extern const char *const kp_pg_sql[P_COUNT];
+/* The statements whose PostgreSQL text differs from kp_sql_common (pg_sql.c). */
+extern const char *const kp_pg_sql[Q_COUNT];
 
 struct pg_conn {
 	struct kp_conn base; /* first: a struct kp_conn * is a struct pg_conn * */
 	PGconn *db;
-	bool prepared[P_COUNT];
+	bool prepared[Q_COUNT];
 	bool in_txn;   /* a transaction is open (read or write) */
 	bool in_write; /* it is a write transaction: decisive reads lock rows */
 	bool lost;     /* the session broke inside the open transaction */
@@ -82,11 +54,11 @@ extern const struct kp_store_ops kp_pg_ops;
  * KP_ECONFLICT (unique violation), KP_ERETRY (serialization failure,
  * deadlock), KP_EBUSY (the database is unreachable), KP_ESTORE.
  */
-int pg_run(struct pg_conn *c, enum pg_stmt id, struct pg_res *res, const char *sig, ...);
+int pg_run(struct pg_conn *c, enum kp_sql id, struct pg_res *res, const char *sig, ...);
 /* Run and position on the first row: KP_ENOTFOUND when there is none. */
-int pg_one(struct pg_conn *c, enum pg_stmt id, struct pg_res *res, const char *sig, ...);
+int pg_one(struct pg_conn *c, enum kp_sql id, struct pg_res *res, const char *sig, ...);
 /* Run a statement that must change exactly one row: KP_ENOTFOUND if none did. */
-int pg_exec_one(struct pg_conn *c, enum pg_stmt id, const char *sig, ...);
+int pg_exec_one(struct pg_conn *c, enum kp_sql id, const char *sig, ...);
 /* Run a plain SQL text outside the prepared table (transactions, migrations). */
 int pg_simple(struct pg_conn *c, const char *sql);
 
@@ -218,7 +190,7 @@ int pg_audit_list(struct kp_conn *c, int64_t before_id, size_t limit,
 		  int (*fn)(void *arg, const struct kp_audit_row *row), void *arg);
 
 /* Run a statement that lists ids (column 0), at most cap. */
-int pg_list_ids(struct pg_conn *c, enum pg_stmt id, int64_t *ids, size_t cap, size_t *n,
+int pg_list_ids(struct pg_conn *c, enum kp_sql id, int64_t *ids, size_t cap, size_t *n,
 		const char *sig, ...);
 
 #endif

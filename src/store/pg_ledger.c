@@ -49,7 +49,7 @@ int pg_lots_load(struct kp_conn *base, int64_t member_id, const int64_t *extra, 
 	struct pg_conn *c = CONN(base);
 	assert(lots && n && *n <= cap);
 	struct pg_res res;
-	int rc = pg_run(c, P_LOTS_OPEN, &res, "i", member_id);
+	int rc = pg_run(c, Q_LOTS_OPEN, &res, "i", member_id);
 	if (rc)
 		return rc;
 	while (!rc && pg_next(&res)) {
@@ -64,7 +64,7 @@ int pg_lots_load(struct kp_conn *base, int64_t member_id, const int64_t *extra, 
 			continue;
 		if (*n == cap)
 			return KP_ETOOLARGE;
-		if ((rc = pg_one(c, P_LOT_BY_ID, &res, "ii", extra[i], member_id)))
+		if ((rc = pg_one(c, Q_LOT_BY_ID, &res, "ii", extra[i], member_id)))
 			return rc;
 		read_lot(&res, &lots[(*n)++]);
 		pg_clear(&res);
@@ -88,7 +88,7 @@ int pg_lots_count_open(struct kp_conn *base, int64_t member_id, size_t *n)
 	struct pg_conn *c = CONN(base);
 	struct pg_res res;
 	int64_t v = 0;
-	int rc = one_int(c, pg_one(c, P_LOTS_COUNT_OPEN, &res, "i", member_id), &res, &v);
+	int rc = one_int(c, pg_one(c, Q_LOTS_COUNT_OPEN, &res, "i", member_id), &res, &v);
 	*n = (size_t)v;
 	return rc;
 }
@@ -97,7 +97,7 @@ int pg_lot_next_id(struct kp_conn *base, int64_t *id)
 {
 	struct pg_conn *c = CONN(base);
 	struct pg_res res;
-	int rc = one_int(c, pg_one(c, P_LOT_NEXT_ID, &res, ""), &res, id);
+	int rc = one_int(c, pg_one(c, Q_LOT_NEXT_ID, &res, ""), &res, id);
 	assert(rc || *id > 0);
 	return rc;
 }
@@ -105,7 +105,7 @@ int pg_lot_next_id(struct kp_conn *base, int64_t *id)
 int pg_lot_insert(struct kp_conn *base, int64_t member_id, const struct kp_lot *lot, int64_t now)
 {
 	assert(lot && lot->id > 0 && lot->points > 0);
-	return pg_run(CONN(base), P_LOT_INSERT, NULL, "iiiiiiiii", lot->id, member_id,
+	return pg_run(CONN(base), Q_LOT_INSERT, NULL, "iiiiiiiii", lot->id, member_id,
 		      lot->points, lot->remaining, lot->expires_at, lot->available_at,
 		      (int64_t)lot->pending, lot->purchase_id, now);
 }
@@ -113,7 +113,7 @@ int pg_lot_insert(struct kp_conn *base, int64_t member_id, const struct kp_lot *
 int pg_lot_update(struct kp_conn *base, const struct kp_lot *lot)
 {
 	assert(lot && lot->id > 0 && lot->remaining >= 0);
-	return pg_run(CONN(base), P_LOT_UPDATE, NULL, "iii", lot->remaining,
+	return pg_run(CONN(base), Q_LOT_UPDATE, NULL, "iii", lot->remaining,
 		      (int64_t)lot->pending, lot->id);
 }
 
@@ -123,7 +123,7 @@ int pg_transfer_insert(struct kp_conn *base, struct kp_transfer_row *t)
 	assert(t && t->posting.points > 0);
 	const struct kp_posting *p = &t->posting;
 	struct pg_res res;
-	int rc = pg_one(c, P_TRANSFER_INSERT, &res, "iiiiiiiiis", t->at, t->member_id,
+	int rc = pg_one(c, Q_TRANSFER_INSERT, &res, "iiiiiiiiis", t->at, t->member_id,
 			(int64_t)p->entry, (int64_t)p->from, (int64_t)p->to, p->points, p->lot_id,
 			t->purchase_id, t->refund_id, t->ref[0] ? t->ref : NULL);
 	return one_int(c, rc, &res, &t->id);
@@ -135,7 +135,7 @@ int pg_history(struct kp_conn *base, int64_t member_id, int64_t before_id,
 	assert(rows && n && cap > 0);
 	struct pg_res res;
 	*n = 0;
-	int rc = pg_run(CONN(base), P_HISTORY, &res, "iii", member_id,
+	int rc = pg_run(CONN(base), Q_HISTORY, &res, "iii", member_id,
 			before_id > 0 ? before_id : INT64_MAX, (int64_t)cap);
 	if (rc)
 		return rc;
@@ -159,7 +159,7 @@ int pg_purchase_spent_lots(struct kp_conn *base, int64_t purchase_id, struct kp_
 	assert(out && n);
 	struct pg_res res;
 	*n = 0;
-	int rc = pg_run(CONN(base), P_SPENT_LOTS, &res, "i", purchase_id);
+	int rc = pg_run(CONN(base), Q_SPENT_LOTS, &res, "i", purchase_id);
 	while (!rc && pg_next(&res)) {
 		if (*n == cap) {
 			rc = KP_ETOOLARGE;
@@ -207,7 +207,7 @@ int pg_purchase_find(struct kp_conn *base, const char *partner, const char *rece
 {
 	assert(partner && receipt_id && out);
 	struct pg_res res;
-	return read_purchase(pg_one(CONN(base), P_PURCHASE_FIND, &res, "ss", partner, receipt_id),
+	return read_purchase(pg_one(CONN(base), Q_PURCHASE_FIND, &res, "ss", partner, receipt_id),
 			     &res, out, answer);
 }
 
@@ -215,7 +215,7 @@ int pg_purchase_by_id(struct kp_conn *base, int64_t id, struct kp_purchase_row *
 		      char **answer)
 {
 	struct pg_res res;
-	return read_purchase(pg_one(CONN(base), P_PURCHASE_BY_ID, &res, "i", id), &res, out,
+	return read_purchase(pg_one(CONN(base), Q_PURCHASE_BY_ID, &res, "i", id), &res, out,
 			     answer);
 }
 
@@ -224,7 +224,7 @@ int pg_purchase_insert(struct kp_conn *base, struct kp_purchase_row *p, const ch
 	struct pg_conn *c = CONN(base);
 	assert(p && answer);
 	struct pg_res res;
-	int rc = pg_one(c, P_PURCHASE_INSERT, &res, "issiiisiiiiiiisisi", p->id, p->partner,
+	int rc = pg_one(c, Q_PURCHASE_INSERT, &res, "issiiisiiiiiiisisi", p->id, p->partner,
 			p->receipt_id, p->member_id, p->program_version, p->at, p->request_hash,
 			p->subtotal, p->discount, p->points_redeemed, p->certificates, p->to_pay,
 			p->points_earned, p->earn_lot_id, answer, p->spend,
@@ -236,19 +236,19 @@ int pg_purchase_next_id(struct kp_conn *base, int64_t *id)
 {
 	struct pg_conn *c = CONN(base);
 	struct pg_res res;
-	return one_int(c, pg_one(c, P_PURCHASE_NEXT_ID, &res, ""), &res, id);
+	return one_int(c, pg_one(c, Q_PURCHASE_NEXT_ID, &res, ""), &res, id);
 }
 
 int pg_purchase_set_answer(struct kp_conn *base, int64_t id, const char *answer)
 {
-	return pg_run(CONN(base), P_PURCHASE_SET_ANSWER, NULL, "si", answer, id);
+	return pg_run(CONN(base), Q_PURCHASE_SET_ANSWER, NULL, "si", answer, id);
 }
 
 int pg_purchase_line_insert(struct kp_conn *base, int64_t purchase_id,
 			    const struct kp_purchase_line_row *l)
 {
 	assert(l && l->qty > 0);
-	return pg_run(CONN(base), P_LINE_INSERT, NULL, "iissiiiiiiiisi", purchase_id, l->line_no,
+	return pg_run(CONN(base), Q_LINE_INSERT, NULL, "iissiiiiiiiisi", purchase_id, l->line_no,
 		      l->sku, l->category, l->qty, l->price, l->amount, l->discount, l->points,
 		      l->certificates, l->paid, l->earned, l->stamp_card, l->free_units);
 }
@@ -259,7 +259,7 @@ int pg_purchase_lines(struct kp_conn *base, int64_t purchase_id, struct kp_purch
 	assert(out && n);
 	struct pg_res res;
 	*n = 0;
-	int rc = pg_run(CONN(base), P_LINES, &res, "i", purchase_id);
+	int rc = pg_run(CONN(base), Q_LINES, &res, "i", purchase_id);
 	while (!rc && pg_next(&res)) {
 		if (*n == cap) {
 			rc = KP_ETOOLARGE;
@@ -289,7 +289,7 @@ int pg_purchase_line_refund(struct kp_conn *base, int64_t purchase_id, int64_t l
 			    int64_t refunded_qty)
 {
 	assert(refunded_qty >= 0);
-	return pg_run(CONN(base), P_LINE_REFUND, NULL, "iii", refunded_qty, purchase_id, line_no);
+	return pg_run(CONN(base), Q_LINE_REFUND, NULL, "iii", refunded_qty, purchase_id, line_no);
 }
 
 static int one_text(int rc, struct pg_res *res, char **out)
@@ -304,19 +304,19 @@ static int one_text(int rc, struct pg_res *res, char **out)
 int pg_purchase_refunds_json(struct kp_conn *base, int64_t purchase_id, char **json)
 {
 	struct pg_res res;
-	return one_text(pg_one(CONN(base), P_REFUNDS_JSON, &res, "i", purchase_id), &res, json);
+	return one_text(pg_one(CONN(base), Q_REFUNDS_JSON, &res, "i", purchase_id), &res, json);
 }
 
 int pg_consent_history_json(struct kp_conn *base, int64_t member_id, char **json)
 {
 	struct pg_res res;
-	return one_text(pg_one(CONN(base), P_CONSENT_JSON, &res, "i", member_id), &res, json);
+	return one_text(pg_one(CONN(base), Q_CONSENT_JSON, &res, "i", member_id), &res, json);
 }
 
 int pg_member_cards_json(struct kp_conn *base, int64_t member_id, char **json)
 {
 	struct pg_res res;
-	return one_text(pg_one(CONN(base), P_CARDS_JSON, &res, "i", member_id), &res, json);
+	return one_text(pg_one(CONN(base), Q_CARDS_JSON, &res, "i", member_id), &res, json);
 }
 
 int pg_refund_find(struct kp_conn *base, const char *partner, const char *refund_id,
@@ -324,7 +324,7 @@ int pg_refund_find(struct kp_conn *base, const char *partner, const char *refund
 {
 	assert(partner && refund_id && out);
 	struct pg_res res;
-	int rc = pg_one(CONN(base), P_REFUND_FIND, &res, "ss", partner, refund_id);
+	int rc = pg_one(CONN(base), Q_REFUND_FIND, &res, "ss", partner, refund_id);
 	if (rc)
 		return rc;
 	out->id = pg_int(&res, 0);
@@ -347,7 +347,7 @@ int pg_refund_insert(struct kp_conn *base, struct kp_refund_row *r, const char *
 	struct pg_conn *c = CONN(base);
 	assert(r && answer);
 	struct pg_res res;
-	int rc = pg_one(c, P_REFUND_INSERT, &res, "ssiisiiisi", r->partner, r->refund_id,
+	int rc = pg_one(c, Q_REFUND_INSERT, &res, "ssiisiiisi", r->partner, r->refund_id,
 			r->purchase_id, r->at, r->request_hash, r->money_refund, r->points_reversed,
 			r->points_returned, answer, r->spend);
 	return keyed_insert_error(c, one_int(c, rc, &res, &r->id));
@@ -358,7 +358,7 @@ int pg_idem_find(struct kp_conn *base, const char *scope, const char *key,
 {
 	assert(scope && key && status && answer);
 	struct pg_res res;
-	int rc = pg_one(CONN(base), P_IDEM_FIND, &res, "ss", scope, key);
+	int rc = pg_one(CONN(base), Q_IDEM_FIND, &res, "ss", scope, key);
 	if (rc)
 		return rc;
 	pg_text(&res, 0, hash_out, KP_HASH_HEX);
@@ -373,7 +373,7 @@ int pg_idem_insert(struct kp_conn *base, const char *scope, const char *key, con
 {
 	struct pg_conn *c = CONN(base);
 	assert(scope && key && hash && answer);
-	return keyed_insert_error(c, pg_run(c, P_IDEM_INSERT, NULL, "sssisi", scope, key, hash,
+	return keyed_insert_error(c, pg_run(c, Q_IDEM_INSERT, NULL, "sssisi", scope, key, hash,
 					    (int64_t)status, answer, now));
 }
 
@@ -381,7 +381,7 @@ int pg_bonus_find(struct kp_conn *base, int64_t member_id, const char *event_id,
 		  char hash_out[KP_HASH_HEX], char **answer)
 {
 	struct pg_res res;
-	int rc = pg_one(CONN(base), P_BONUS_FIND, &res, "is", member_id, event_id);
+	int rc = pg_one(CONN(base), Q_BONUS_FIND, &res, "is", member_id, event_id);
 	if (rc)
 		return rc;
 	pg_text(&res, 0, hash_out, KP_HASH_HEX);
@@ -395,7 +395,7 @@ int pg_bonus_insert(struct kp_conn *base, int64_t member_id, const char *type, c
 {
 	struct pg_conn *c = CONN(base);
 	assert(type && event_id && hash && answer);
-	return keyed_insert_error(c, pg_run(c, P_BONUS_INSERT, NULL, "issiiss", member_id, type,
+	return keyed_insert_error(c, pg_run(c, Q_BONUS_INSERT, NULL, "issiiss", member_id, type,
 					    event_id, points, now, hash, answer));
 }
 
@@ -404,5 +404,5 @@ int pg_bonus_count(struct kp_conn *base, int64_t member_id, const char *type, in
 {
 	struct pg_conn *c = CONN(base);
 	struct pg_res res;
-	return one_int(c, pg_one(c, P_BONUS_COUNT, &res, "isi", member_id, type, since), &res, n);
+	return one_int(c, pg_one(c, Q_BONUS_COUNT, &res, "isi", member_id, type, since), &res, n);
 }

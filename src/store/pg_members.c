@@ -29,7 +29,7 @@ int pg_program_insert(struct kp_conn *base, const char *doc, int64_t now, int64_
 	struct pg_conn *c = CONN(base);
 	assert(doc && version);
 	struct pg_res res;
-	int rc = pg_run(c, P_PROGRAM_INSERT, &res, "si", doc, now);
+	int rc = pg_run(c, Q_PROGRAM_INSERT, &res, "si", doc, now);
 	return insert_id(c, rc, &res, version);
 }
 
@@ -38,8 +38,8 @@ int pg_program_get(struct kp_conn *base, int64_t version, int64_t *version_out, 
 	struct pg_conn *c = CONN(base);
 	assert(version_out && doc);
 	struct pg_res res;
-	int rc = version ? pg_one(c, P_PROGRAM_GET, &res, "i", version)
-			 : pg_one(c, P_PROGRAM_LATEST, &res, "");
+	int rc = version ? pg_one(c, Q_PROGRAM_GET, &res, "i", version)
+			 : pg_one(c, Q_PROGRAM_LATEST, &res, "");
 	if (rc)
 		return rc;
 	*version_out = pg_int(&res, 0);
@@ -51,13 +51,13 @@ int pg_program_get(struct kp_conn *base, int64_t version, int64_t *version_out, 
 int pg_partner_insert(struct kp_conn *base, const char *id, const char *name, int64_t now)
 {
 	assert(id && name);
-	return pg_run(CONN(base), P_PARTNER_INSERT, NULL, "ssi", id, name, now);
+	return pg_run(CONN(base), Q_PARTNER_INSERT, NULL, "ssi", id, name, now);
 }
 
 int pg_partner_exists(struct kp_conn *base, const char *id)
 {
 	struct pg_res res;
-	int rc = pg_one(CONN(base), P_PARTNER_EXISTS, &res, "s", id);
+	int rc = pg_one(CONN(base), Q_PARTNER_EXISTS, &res, "s", id);
 	if (!rc)
 		pg_clear(&res);
 	return rc;
@@ -68,7 +68,7 @@ int pg_key_insert(struct kp_conn *base, struct kp_key_row *key)
 	struct pg_conn *c = CONN(base);
 	assert(key && key->hash[0] && key->role[0]);
 	struct pg_res res;
-	int rc = pg_run(c, P_KEY_INSERT, &res, "sssi", key->hash, key->role,
+	int rc = pg_run(c, Q_KEY_INSERT, &res, "sssi", key->hash, key->role,
 			key->partner[0] ? key->partner : NULL, key->created_at);
 	return insert_id(c, rc, &res, &key->id);
 }
@@ -88,7 +88,7 @@ int pg_key_find(struct kp_conn *base, const char *hash, struct kp_key_row *out)
 {
 	assert(hash && out);
 	struct pg_res res;
-	int rc = pg_one(CONN(base), P_KEY_FIND, &res, "s", hash);
+	int rc = pg_one(CONN(base), Q_KEY_FIND, &res, "s", hash);
 	if (rc)
 		return rc;
 	read_key(&res, out);
@@ -100,7 +100,7 @@ int pg_key_get_id(struct kp_conn *base, int64_t id, struct kp_key_row *out)
 {
 	assert(out);
 	struct pg_res res;
-	int rc = pg_one(CONN(base), P_KEY_GET_ID, &res, "i", id);
+	int rc = pg_one(CONN(base), Q_KEY_GET_ID, &res, "i", id);
 	if (rc)
 		return rc;
 	read_key(&res, out);
@@ -110,7 +110,7 @@ int pg_key_get_id(struct kp_conn *base, int64_t id, struct kp_key_row *out)
 
 int pg_key_revoke(struct kp_conn *base, int64_t id, int64_t now)
 {
-	return pg_run(CONN(base), P_KEY_REVOKE, NULL, "ii", now, id);
+	return pg_run(CONN(base), Q_KEY_REVOKE, NULL, "ii", now, id);
 }
 
 int pg_keys_list(struct kp_conn *base, int64_t after_id, struct kp_key_row *out, size_t cap,
@@ -119,7 +119,7 @@ int pg_keys_list(struct kp_conn *base, int64_t after_id, struct kp_key_row *out,
 	assert(out && n && cap > 0);
 	struct pg_res res;
 	*n = 0;
-	int rc = pg_run(CONN(base), P_KEYS_LIST, &res, "ii", after_id, (int64_t)cap);
+	int rc = pg_run(CONN(base), Q_KEYS_LIST, &res, "ii", after_id, (int64_t)cap);
 	if (rc)
 		return rc;
 	while (*n < cap && pg_next(&res))
@@ -133,7 +133,7 @@ int pg_member_insert(struct kp_conn *base, struct kp_member_row *m)
 	struct pg_conn *c = CONN(base);
 	assert(m && m->card[0] && m->referral_code[0]);
 	struct pg_res res;
-	int rc = pg_run(c, P_MEMBER_INSERT, &res, "sssssssiii", m->card, m->phone, m->email,
+	int rc = pg_run(c, Q_MEMBER_INSERT, &res, "sssssssiii", m->card, m->phone, m->email,
 			m->name, m->birthday, m->external_id, m->referral_code, m->referred_by,
 			(int64_t)m->consents, m->created_at);
 	return insert_id(c, rc, &res, &m->id);
@@ -173,19 +173,19 @@ int pg_member_get(struct kp_conn *base, enum kp_member_key by, const char *value
 {
 	struct pg_conn *c = CONN(base);
 	assert(value && out);
-	static const enum pg_stmt plain[] = {
-		[KP_MEMBER_BY_ID] = P_MEMBER_BY_ID,
-		[KP_MEMBER_BY_PHONE] = P_MEMBER_BY_PHONE,
-		[KP_MEMBER_BY_CARD] = P_MEMBER_BY_CARD,
-		[KP_MEMBER_BY_EXTERNAL] = P_MEMBER_BY_EXTERNAL,
-		[KP_MEMBER_BY_REFERRAL] = P_MEMBER_BY_REFERRAL,
+	static const enum kp_sql plain[] = {
+		[KP_MEMBER_BY_ID] = Q_MEMBER_BY_ID,
+		[KP_MEMBER_BY_PHONE] = Q_MEMBER_BY_PHONE,
+		[KP_MEMBER_BY_CARD] = Q_MEMBER_BY_CARD,
+		[KP_MEMBER_BY_EXTERNAL] = Q_MEMBER_BY_EXTERNAL,
+		[KP_MEMBER_BY_REFERRAL] = Q_MEMBER_BY_REFERRAL,
 	};
-	static const enum pg_stmt locking[] = {
-		[KP_MEMBER_BY_ID] = P_MEMBER_BY_ID_LOCK,
-		[KP_MEMBER_BY_PHONE] = P_MEMBER_BY_PHONE_LOCK,
-		[KP_MEMBER_BY_CARD] = P_MEMBER_BY_CARD_LOCK,
-		[KP_MEMBER_BY_EXTERNAL] = P_MEMBER_BY_EXTERNAL_LOCK,
-		[KP_MEMBER_BY_REFERRAL] = P_MEMBER_BY_REFERRAL_LOCK,
+	static const enum kp_sql locking[] = {
+		[KP_MEMBER_BY_ID] = Q_MEMBER_BY_ID_LOCK,
+		[KP_MEMBER_BY_PHONE] = Q_MEMBER_BY_PHONE_LOCK,
+		[KP_MEMBER_BY_CARD] = Q_MEMBER_BY_CARD_LOCK,
+		[KP_MEMBER_BY_EXTERNAL] = Q_MEMBER_BY_EXTERNAL_LOCK,
+		[KP_MEMBER_BY_REFERRAL] = Q_MEMBER_BY_REFERRAL_LOCK,
 	};
 	if (by == KP_MEMBER_BY_ID) {
 		char *end;
@@ -207,7 +207,7 @@ int pg_member_get_id(struct kp_conn *base, int64_t id, struct kp_member_row *out
 {
 	struct pg_conn *c = CONN(base);
 	struct pg_res res;
-	int rc = pg_one(c, c->in_write ? P_MEMBER_BY_ID_LOCK : P_MEMBER_BY_ID, &res, "i", id);
+	int rc = pg_one(c, c->in_write ? Q_MEMBER_BY_ID_LOCK : Q_MEMBER_BY_ID, &res, "i", id);
 	if (rc)
 		return rc;
 	read_member(&res, out);
@@ -218,14 +218,14 @@ int pg_member_get_id(struct kp_conn *base, int64_t id, struct kp_member_row *out
 int pg_member_ids(struct kp_conn *base, int64_t after_id, int64_t *ids, size_t cap, size_t *n)
 {
 	assert(ids && n && cap > 0);
-	return pg_list_ids(CONN(base), P_MEMBER_IDS, ids, cap, n, "ii", after_id, (int64_t)cap);
+	return pg_list_ids(CONN(base), Q_MEMBER_IDS, ids, cap, n, "ii", after_id, (int64_t)cap);
 }
 
 int pg_member_set_balances(struct kp_conn *base, int64_t id, int64_t available, int64_t pending,
 			   int64_t debt)
 {
 	assert(id > 0 && available >= 0 && pending >= 0 && debt <= 0);
-	return pg_run(CONN(base), P_MEMBER_SET_BALANCES, NULL, "iiii", available, pending, debt,
+	return pg_run(CONN(base), Q_MEMBER_SET_BALANCES, NULL, "iiii", available, pending, debt,
 		      id);
 }
 
@@ -247,7 +247,7 @@ int pg_partner_get(struct kp_conn *base, const char *id, struct kp_partner_row *
 {
 	assert(id && out);
 	struct pg_res res;
-	int rc = pg_one(CONN(base), P_PARTNER_GET, &res, "s", id);
+	int rc = pg_one(CONN(base), Q_PARTNER_GET, &res, "s", id);
 	if (rc)
 		return rc;
 	read_partner(&res, out);
@@ -258,7 +258,7 @@ int pg_partner_get(struct kp_conn *base, const char *id, struct kp_partner_row *
 int pg_partner_update(struct kp_conn *base, const struct kp_partner_row *p)
 {
 	assert(p && p->id[0] && p->name[0]);
-	return pg_exec_one(CONN(base), P_PARTNER_UPDATE, "siiis", p->name, (int64_t)p->active,
+	return pg_exec_one(CONN(base), Q_PARTNER_UPDATE, "siiis", p->name, (int64_t)p->active,
 			   p->earn_percent_bp, p->accrual_cost, p->id);
 }
 
@@ -267,7 +267,7 @@ int pg_partners_list(struct kp_conn *base, struct kp_partner_row *out, size_t ca
 	assert(out && n);
 	struct pg_res res;
 	*n = 0;
-	int rc = pg_run(CONN(base), P_PARTNERS_LIST, &res, "");
+	int rc = pg_run(CONN(base), Q_PARTNERS_LIST, &res, "");
 	if (rc)
 		return rc;
 	while (!rc && pg_next(&res)) {

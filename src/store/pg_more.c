@@ -33,34 +33,34 @@ static int one_int(int rc, struct pg_res *res, int64_t *out)
 int pg_member_set_tier(struct kp_conn *base, int64_t id, const char *tier, int64_t since)
 {
 	assert(id > 0 && tier);
-	return pg_run(CONN(base), P_MEMBER_SET_TIER, NULL, "sii", tier, since, id);
+	return pg_run(CONN(base), Q_MEMBER_SET_TIER, NULL, "sii", tier, since, id);
 }
 
 int pg_member_add_spend(struct kp_conn *base, int64_t id, int64_t delta)
 {
 	assert(id > 0);
-	return pg_run(CONN(base), P_MEMBER_ADD_SPEND, NULL, "ii", delta, id);
+	return pg_run(CONN(base), Q_MEMBER_ADD_SPEND, NULL, "ii", delta, id);
 }
 
 int pg_member_spend_since(struct kp_conn *base, int64_t id, int64_t since, int64_t *spend)
 {
 	assert(id > 0 && spend);
 	struct pg_res res;
-	return one_int(pg_one(CONN(base), P_MEMBER_SPEND_SINCE, &res, "ii", id, since), &res,
+	return one_int(pg_one(CONN(base), Q_MEMBER_SPEND_SINCE, &res, "ii", id, since), &res,
 		       spend);
 }
 
 int pg_purchase_add_spend(struct kp_conn *base, int64_t purchase_id, int64_t delta)
 {
 	assert(purchase_id > 0);
-	return pg_run(CONN(base), P_PURCHASE_ADD_SPEND, NULL, "ii", delta, purchase_id);
+	return pg_run(CONN(base), Q_PURCHASE_ADD_SPEND, NULL, "ii", delta, purchase_id);
 }
 
 int pg_stamp_get(struct kp_conn *base, int64_t member_id, const char *card, int64_t *count)
 {
 	assert(card && count);
 	struct pg_res res;
-	int rc = one_int(pg_one(CONN(base), P_STAMP_GET, &res, "is", member_id, card), &res,
+	int rc = one_int(pg_one(CONN(base), Q_STAMP_GET, &res, "is", member_id, card), &res,
 			 count);
 	if (rc == KP_ENOTFOUND) {
 		*count = 0;
@@ -72,7 +72,7 @@ int pg_stamp_get(struct kp_conn *base, int64_t member_id, const char *card, int6
 int pg_stamp_set(struct kp_conn *base, int64_t member_id, const char *card, int64_t count)
 {
 	assert(card && count >= 0);
-	return pg_run(CONN(base), P_STAMP_SET, NULL, "isi", member_id, card, count);
+	return pg_run(CONN(base), Q_STAMP_SET, NULL, "isi", member_id, card, count);
 }
 
 /* In a write transaction the budget's row is made if missing and locked: two
@@ -81,10 +81,10 @@ int pg_budget_spent(struct kp_conn *base, const char *campaign, int64_t *spent)
 {
 	struct pg_conn *c = CONN(base);
 	assert(campaign && spent);
-	int rc = c->in_write ? pg_run(c, P_BUDGET_ENSURE, NULL, "s", campaign) : 0;
+	int rc = c->in_write ? pg_run(c, Q_BUDGET_ENSURE, NULL, "s", campaign) : 0;
 	struct pg_res res;
 	if (!rc)
-		rc = one_int(pg_one(c, c->in_write ? P_BUDGET_GET_LOCK : P_BUDGET_GET, &res, "s",
+		rc = one_int(pg_one(c, c->in_write ? Q_BUDGET_GET_LOCK : Q_BUDGET_GET, &res, "s",
 				    campaign),
 			     &res, spent);
 	if (rc == KP_ENOTFOUND) {
@@ -97,14 +97,14 @@ int pg_budget_spent(struct kp_conn *base, const char *campaign, int64_t *spent)
 int pg_budget_add(struct kp_conn *base, const char *campaign, int64_t points)
 {
 	assert(campaign);
-	return pg_run(CONN(base), P_BUDGET_ADD, NULL, "si", campaign, points);
+	return pg_run(CONN(base), Q_BUDGET_ADD, NULL, "si", campaign, points);
 }
 
 int pg_certificate_insert(struct kp_conn *base, const char *code, int64_t amount,
 			  int64_t member_id, const char *source, int64_t now)
 {
 	assert(code && amount > 0 && source);
-	return pg_run(CONN(base), P_CERT_INSERT, NULL, "siiisi", code, amount, amount, member_id,
+	return pg_run(CONN(base), Q_CERT_INSERT, NULL, "siiisi", code, amount, amount, member_id,
 		      source, now);
 }
 
@@ -112,7 +112,7 @@ int pg_event_insert(struct kp_conn *base, int64_t member_id, const char *kind, c
 		    const char *payload, int64_t now)
 {
 	assert(kind && ref && payload);
-	return pg_run(CONN(base), P_EVENT_INSERT, NULL, "isssi", member_id, kind, ref, payload,
+	return pg_run(CONN(base), Q_EVENT_INSERT, NULL, "isssi", member_id, kind, ref, payload,
 		      now);
 }
 
@@ -120,7 +120,7 @@ int pg_members_with_due_lots(struct kp_conn *base, int64_t now, int64_t remind_u
 			     int64_t after_id, int64_t *ids, size_t cap, size_t *n)
 {
 	assert(ids && n && cap > 0 && remind_until >= now);
-	return pg_list_ids(CONN(base), P_DUE_MEMBERS, ids, cap, n, "iiii", after_id, remind_until,
+	return pg_list_ids(CONN(base), Q_DUE_MEMBERS, ids, cap, n, "iiii", after_id, remind_until,
 			   now, (int64_t)cap);
 }
 
@@ -136,10 +136,10 @@ int pg_job_period_get(struct kp_conn *base, const char *job, char *period, size_
 	struct pg_conn *c = CONN(base);
 	assert(job && period && cap > 0);
 	period[0] = '\0';
-	int rc = c->in_write ? pg_run(c, P_JOB_LOCK, NULL, "s", job) : 0;
+	int rc = c->in_write ? pg_run(c, Q_JOB_LOCK, NULL, "s", job) : 0;
 	struct pg_res res;
 	if (!rc)
-		rc = pg_one(c, P_JOB_GET, &res, "s", job);
+		rc = pg_one(c, Q_JOB_GET, &res, "s", job);
 	if (rc == KP_ENOTFOUND)
 		return 0;
 	if (rc)
@@ -153,8 +153,8 @@ int pg_job_period_set(struct kp_conn *base, const char *job, const char *period)
 {
 	struct pg_conn *c = CONN(base);
 	assert(job && period);
-	int rc = c->in_write ? pg_run(c, P_JOB_LOCK, NULL, "s", job) : 0;
-	return rc ? rc : pg_run(c, P_JOB_SET, NULL, "ss", job, period);
+	int rc = c->in_write ? pg_run(c, Q_JOB_LOCK, NULL, "s", job) : 0;
+	return rc ? rc : pg_run(c, Q_JOB_SET, NULL, "ss", job, period);
 }
 
 /* ---- cards and personal data ------------------------------------------------ */
@@ -162,14 +162,14 @@ int pg_job_period_set(struct kp_conn *base, const char *job, const char *period)
 int pg_card_insert(struct kp_conn *base, const char *card, int64_t member_id, int64_t now)
 {
 	assert(card && member_id > 0);
-	return pg_run(CONN(base), P_CARD_INSERT, NULL, "sii", card, member_id, now);
+	return pg_run(CONN(base), Q_CARD_INSERT, NULL, "sii", card, member_id, now);
 }
 
 int pg_card_get(struct kp_conn *base, const char *card, struct kp_card_row *out)
 {
 	assert(card && out);
 	struct pg_res res;
-	int rc = pg_one(CONN(base), P_CARD_GET, &res, "s", card);
+	int rc = pg_one(CONN(base), Q_CARD_GET, &res, "s", card);
 	if (rc)
 		return rc;
 	pg_text(&res, 0, out->card, sizeof out->card);
@@ -183,38 +183,38 @@ int pg_card_get(struct kp_conn *base, const char *card, struct kp_card_row *out)
 
 int pg_card_block(struct kp_conn *base, const char *card, int64_t now)
 {
-	return pg_exec_one(CONN(base), P_CARD_BLOCK, "is", now, card);
+	return pg_exec_one(CONN(base), Q_CARD_BLOCK, "is", now, card);
 }
 
 int pg_member_set_card(struct kp_conn *base, int64_t member_id, const char *card)
 {
-	return pg_exec_one(CONN(base), P_MEMBER_SET_CARD, "si", card, member_id);
+	return pg_exec_one(CONN(base), Q_MEMBER_SET_CARD, "si", card, member_id);
 }
 
 int pg_member_update(struct kp_conn *base, const struct kp_member_row *m)
 {
 	assert(m && m->id > 0);
-	return pg_exec_one(CONN(base), P_MEMBER_UPDATE, "sssssii", m->phone, m->email, m->name,
+	return pg_exec_one(CONN(base), Q_MEMBER_UPDATE, "sssssii", m->phone, m->email, m->name,
 			   m->birthday, m->external_id, (int64_t)m->consents, m->id);
 }
 
 int pg_member_erase(struct kp_conn *base, int64_t member_id, int64_t now)
 {
-	return pg_exec_one(CONN(base), P_MEMBER_ERASE, "ii", now, member_id);
+	return pg_exec_one(CONN(base), Q_MEMBER_ERASE, "ii", now, member_id);
 }
 
 int pg_consent_log(struct kp_conn *base, int64_t member_id, const char *consent, bool granted,
 		   int64_t now, int64_t key_id)
 {
 	assert(consent);
-	return pg_run(CONN(base), P_CONSENT_LOG, NULL, "isiii", member_id, consent,
+	return pg_run(CONN(base), Q_CONSENT_LOG, NULL, "isiii", member_id, consent,
 		      (int64_t)granted, now, key_id);
 }
 
 int pg_members_born_on(struct kp_conn *base, const char *mmdd1, const char *mmdd2, int64_t after,
 		       int64_t *ids, size_t cap, size_t *n)
 {
-	return pg_list_ids(CONN(base), P_BORN_ON, ids, cap, n, "ssii", mmdd1, mmdd2, after,
+	return pg_list_ids(CONN(base), Q_BORN_ON, ids, cap, n, "ssii", mmdd1, mmdd2, after,
 			   (int64_t)cap);
 }
 
@@ -222,14 +222,14 @@ int pg_members_born_on(struct kp_conn *base, const char *mmdd1, const char *mmdd
 
 int pg_referral_insert(struct kp_conn *base, int64_t referee_id, int64_t referrer_id)
 {
-	return pg_run(CONN(base), P_REFERRAL_INSERT, NULL, "ii", referee_id, referrer_id);
+	return pg_run(CONN(base), Q_REFERRAL_INSERT, NULL, "ii", referee_id, referrer_id);
 }
 
 int pg_referral_get(struct kp_conn *base, int64_t referee_id, struct kp_referral_row *out)
 {
 	struct pg_conn *c = CONN(base);
 	struct pg_res res;
-	int rc = pg_one(c, c->in_write ? P_REFERRAL_GET_LOCK : P_REFERRAL_GET, &res, "i",
+	int rc = pg_one(c, c->in_write ? Q_REFERRAL_GET_LOCK : Q_REFERRAL_GET, &res, "i",
 			referee_id);
 	if (rc)
 		return rc;
@@ -244,14 +244,14 @@ int pg_referral_get(struct kp_conn *base, int64_t referee_id, struct kp_referral
 
 int pg_referral_update(struct kp_conn *base, const struct kp_referral_row *r)
 {
-	return pg_exec_one(CONN(base), P_REFERRAL_UPDATE, "iisi", r->purchase_id, r->due_at,
+	return pg_exec_one(CONN(base), Q_REFERRAL_UPDATE, "iisi", r->purchase_id, r->due_at,
 			   r->status, r->referee_id);
 }
 
 int pg_referrals_due(struct kp_conn *base, int64_t now, int64_t after, int64_t *ids, size_t cap,
 		     size_t *n)
 {
-	return pg_list_ids(CONN(base), P_REFERRALS_DUE, ids, cap, n, "iii", now, after,
+	return pg_list_ids(CONN(base), Q_REFERRALS_DUE, ids, cap, n, "iii", now, after,
 			   (int64_t)cap);
 }
 
@@ -262,7 +262,7 @@ static const char *const coupon_kinds[] = {"percent", "amount", "points"};
 int pg_coupon_insert(struct kp_conn *base, const struct kp_coupon_row *k)
 {
 	assert(k && k->code[0] && k->kind <= KP_COUPON_POINTS);
-	return pg_run(CONN(base), P_COUPON_INSERT, NULL, "ssiiiiiiisi", k->code,
+	return pg_run(CONN(base), Q_COUPON_INSERT, NULL, "ssiiiiiiisi", k->code,
 		      coupon_kinds[k->kind], k->value, k->max_uses, k->per_member, k->valid_from,
 		      k->valid_to, k->min_subtotal, k->member_id, k->batch, k->created_at);
 }
@@ -271,7 +271,7 @@ int pg_coupon_get(struct kp_conn *base, const char *code, struct kp_coupon_row *
 {
 	struct pg_conn *c = CONN(base);
 	struct pg_res res;
-	int rc = pg_one(c, c->in_write ? P_COUPON_GET_LOCK : P_COUPON_GET, &res, "s", code);
+	int rc = pg_one(c, c->in_write ? Q_COUPON_GET_LOCK : Q_COUPON_GET, &res, "s", code);
 	if (rc)
 		return rc;
 	const char *kind = pg_str(&res, 1);
@@ -296,7 +296,7 @@ int pg_coupon_get(struct kp_conn *base, const char *code, struct kp_coupon_row *
 int pg_coupon_member_uses(struct kp_conn *base, const char *code, int64_t member_id, int64_t *n)
 {
 	struct pg_res res;
-	return one_int(pg_one(CONN(base), P_COUPON_MEMBER_USES, &res, "si", code, member_id), &res,
+	return one_int(pg_one(CONN(base), Q_COUPON_MEMBER_USES, &res, "si", code, member_id), &res,
 		       n);
 }
 
@@ -304,15 +304,15 @@ int pg_coupon_use(struct kp_conn *base, const char *code, int64_t purchase_id, i
 		  int64_t now)
 {
 	struct pg_conn *c = CONN(base);
-	int rc = pg_run(c, P_COUPON_USE, NULL, "siii", code, purchase_id, member_id, now);
-	return rc ? rc : pg_exec_one(c, P_COUPON_USES_INC, "is", (int64_t)1, code);
+	int rc = pg_run(c, Q_COUPON_USE, NULL, "siii", code, purchase_id, member_id, now);
+	return rc ? rc : pg_exec_one(c, Q_COUPON_USES_INC, "is", (int64_t)1, code);
 }
 
 int pg_coupon_release_purchase(struct kp_conn *base, int64_t purchase_id)
 {
 	struct pg_conn *c = CONN(base);
-	int rc = pg_run(c, P_COUPON_RELEASE_COUNT, NULL, "i", purchase_id);
-	return rc ? rc : pg_run(c, P_COUPON_RELEASE, NULL, "i", purchase_id);
+	int rc = pg_run(c, Q_COUPON_RELEASE_COUNT, NULL, "i", purchase_id);
+	return rc ? rc : pg_run(c, Q_COUPON_RELEASE, NULL, "i", purchase_id);
 }
 
 /* ---- gift certificates ------------------------------------------------------------ */
@@ -321,7 +321,7 @@ int pg_certificate_get(struct kp_conn *base, const char *code, struct kp_certifi
 {
 	struct pg_conn *c = CONN(base);
 	struct pg_res res;
-	int rc = pg_one(c, c->in_write ? P_CERT_GET_LOCK : P_CERT_GET, &res, "s", code);
+	int rc = pg_one(c, c->in_write ? Q_CERT_GET_LOCK : Q_CERT_GET, &res, "s", code);
 	if (rc)
 		return rc;
 	pg_text(&res, 0, out->code, sizeof out->code);
@@ -339,7 +339,7 @@ int pg_certificate_get(struct kp_conn *base, const char *code, struct kp_certifi
 int pg_certificate_issue(struct kp_conn *base, const struct kp_certificate_row *k)
 {
 	assert(k && k->code[0] && k->amount > 0);
-	return pg_run(CONN(base), P_CERT_ISSUE, NULL, "siiissii", k->code, k->amount, k->amount,
+	return pg_run(CONN(base), Q_CERT_ISSUE, NULL, "siiissii", k->code, k->amount, k->amount,
 		      k->member_id, k->source, k->partner, k->issued_at, k->expires_at);
 }
 
@@ -348,8 +348,8 @@ int pg_certificate_move(struct kp_conn *base, const char *code, int64_t purchase
 {
 	struct pg_conn *c = CONN(base);
 	assert(code && amount != 0);
-	int rc = pg_run(c, P_CERT_MOVE, NULL, "siiii", code, purchase_id, refund_id, amount, now);
-	return rc ? rc : pg_exec_one(c, P_CERT_BALANCE, "is", amount, code);
+	int rc = pg_run(c, Q_CERT_MOVE, NULL, "siiii", code, purchase_id, refund_id, amount, now);
+	return rc ? rc : pg_exec_one(c, Q_CERT_BALANCE, "is", amount, code);
 }
 
 int pg_certificate_uses(struct kp_conn *base, int64_t purchase_id, struct kp_certificate_use *out,
@@ -357,7 +357,7 @@ int pg_certificate_uses(struct kp_conn *base, int64_t purchase_id, struct kp_cer
 {
 	struct pg_res res;
 	*n = 0;
-	int rc = pg_run(CONN(base), P_CERT_USES, &res, "i", purchase_id);
+	int rc = pg_run(CONN(base), Q_CERT_USES, &res, "i", purchase_id);
 	while (!rc && pg_next(&res)) {
 		if (*n == cap) {
 			rc = KP_ETOOLARGE;
@@ -376,7 +376,7 @@ int pg_certificate_uses(struct kp_conn *base, int64_t purchase_id, struct kp_cer
 
 int pg_purchase_set_status(struct kp_conn *base, int64_t purchase_id, const char *status)
 {
-	return pg_exec_one(CONN(base), P_PURCHASE_SET_STATUS, "si", status, purchase_id);
+	return pg_exec_one(CONN(base), Q_PURCHASE_SET_STATUS, "si", status, purchase_id);
 }
 
 int pg_purchase_status(struct kp_conn *base, int64_t purchase_id, char status[16],
@@ -384,7 +384,7 @@ int pg_purchase_status(struct kp_conn *base, int64_t purchase_id, char status[16
 {
 	struct pg_conn *c = CONN(base);
 	struct pg_res res;
-	int rc = pg_one(c, c->in_write ? P_PURCHASE_STATUS_LOCK : P_PURCHASE_STATUS, &res, "i",
+	int rc = pg_one(c, c->in_write ? Q_PURCHASE_STATUS_LOCK : Q_PURCHASE_STATUS, &res, "i",
 			purchase_id);
 	if (rc)
 		return rc;
@@ -396,13 +396,13 @@ int pg_purchase_status(struct kp_conn *base, int64_t purchase_id, char status[16
 
 int pg_purchase_set_earn_lot(struct kp_conn *base, int64_t purchase_id, int64_t lot_id)
 {
-	return pg_exec_one(CONN(base), P_PURCHASE_SET_EARN_LOT, "ii", lot_id, purchase_id);
+	return pg_exec_one(CONN(base), Q_PURCHASE_SET_EARN_LOT, "ii", lot_id, purchase_id);
 }
 
 int pg_holds_expired(struct kp_conn *base, int64_t now, int64_t after, int64_t *ids, size_t cap,
 		     size_t *n)
 {
-	return pg_list_ids(CONN(base), P_HOLDS_EXPIRED, ids, cap, n, "iii", now, after,
+	return pg_list_ids(CONN(base), Q_HOLDS_EXPIRED, ids, cap, n, "iii", now, after,
 			   (int64_t)cap);
 }
 
@@ -410,14 +410,14 @@ int pg_audit(struct kp_conn *base, int64_t key_id, const char *action, const cha
 	     const char *details, int64_t now)
 {
 	assert(action && target && details);
-	return pg_run(CONN(base), P_AUDIT, NULL, "isssi", key_id, action, target, details, now);
+	return pg_run(CONN(base), Q_AUDIT, NULL, "isssi", key_id, action, target, details, now);
 }
 
 int pg_receipt_elsewhere(struct kp_conn *base, const char *partner, const char *receipt_id)
 {
 	assert(partner && receipt_id);
 	struct pg_res res;
-	int rc = pg_one(CONN(base), P_RECEIPT_ELSEWHERE, &res, "ss", receipt_id, partner);
+	int rc = pg_one(CONN(base), Q_RECEIPT_ELSEWHERE, &res, "ss", receipt_id, partner);
 	if (!rc)
 		pg_clear(&res);
 	return rc;
@@ -430,7 +430,7 @@ int pg_settlement(struct kp_conn *base, int64_t from, int64_t to,
 {
 	assert(fn && from <= to);
 	struct pg_res res;
-	int rc = pg_run(CONN(base), P_SETTLEMENT, &res, "ii", from, to);
+	int rc = pg_run(CONN(base), Q_SETTLEMENT, &res, "ii", from, to);
 	while (!rc && pg_next(&res)) {
 		struct kp_settlement_row r;
 		memset(&r, 0, sizeof r);
@@ -450,7 +450,7 @@ int pg_charity(struct kp_conn *base, int64_t from, int64_t to,
 {
 	assert(fn && from <= to);
 	struct pg_res res;
-	int rc = pg_run(CONN(base), P_CHARITY, &res, "ii", from, to);
+	int rc = pg_run(CONN(base), Q_CHARITY, &res, "ii", from, to);
 	while (!rc && pg_next(&res)) {
 		struct kp_charity_row r;
 		memset(&r, 0, sizeof r);
@@ -468,7 +468,7 @@ int pg_audit_list(struct kp_conn *base, int64_t before_id, size_t limit,
 {
 	assert(fn && limit > 0);
 	struct pg_res res;
-	int rc = pg_run(CONN(base), P_AUDIT_LIST, &res, "ii", before_id > 0 ? before_id : INT64_MAX,
+	int rc = pg_run(CONN(base), Q_AUDIT_LIST, &res, "ii", before_id > 0 ? before_id : INT64_MAX,
 			(int64_t)limit);
 	while (!rc && pg_next(&res)) {
 		struct kp_audit_row r;

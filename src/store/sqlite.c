@@ -17,219 +17,17 @@
 #include "store/pg_open.h"
 #include "util/error.h"
 
-static const char *const stmt_sql[S_COUNT] = {
-	[S_BEGIN] = "BEGIN IMMEDIATE",
-	[S_READ_BEGIN] = "BEGIN DEFERRED",
-	[S_COMMIT] = "COMMIT",
-	[S_ROLLBACK] = "ROLLBACK",
-	[S_SAVEPOINT] = "SAVEPOINT op",
-	[S_RELEASE] = "RELEASE op",
-	[S_ROLLBACK_TO] = "ROLLBACK TO op",
-	[S_PROGRAM_INSERT] = "INSERT INTO programs (document, created_at) VALUES (?, ?)",
-	[S_PROGRAM_GET] = "SELECT version, document FROM programs WHERE version = ?",
-	[S_PROGRAM_LATEST] = "SELECT version, document FROM programs ORDER BY version DESC LIMIT 1",
-	[S_PARTNER_INSERT] = "INSERT INTO partners (id, name, created_at) VALUES (?, ?, ?)",
-	[S_PARTNER_EXISTS] = "SELECT 1 FROM partners WHERE id = ?",
-	[S_KEY_INSERT] = "INSERT INTO api_keys (hash, role, partner, created_at) VALUES (?, ?, ?, ?)",
-	[S_KEY_FIND] = "SELECT id, hash, role, COALESCE(partner, ''), created_at, "
-		       "COALESCE(revoked_at, 0) FROM api_keys WHERE hash = ?",
-	[S_MEMBER_INSERT] = "INSERT INTO members (card, phone, email, name, birthday, external_id, "
-			    "referral_code, referred_by, consents, created_at) "
-			    "VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), "
-			    "NULLIF(?, ''), ?, NULLIF(?, 0), ?, ?)",
-	[S_MEMBER_BY_ID] = MEMBER_SELECT "WHERE id = ?",
-	[S_MEMBER_BY_PHONE] = MEMBER_SELECT "WHERE phone = ?",
-	[S_MEMBER_BY_CARD] = MEMBER_SELECT "WHERE id = (SELECT member_id FROM cards WHERE card = ?)",
-	[S_MEMBER_BY_EXTERNAL] = MEMBER_SELECT "WHERE external_id = ?",
-	[S_MEMBER_BY_REFERRAL] = MEMBER_SELECT "WHERE referral_code = ?",
-	[S_MEMBER_IDS] = "SELECT id FROM members WHERE id > ? ORDER BY id LIMIT ?",
-	[S_MEMBER_SET_BALANCES] = "UPDATE members SET available = ?, pending = ?, debt = ? "
-				  "WHERE id = ?",
-	[S_LOTS_OPEN] = LOT_SELECT "WHERE member_id = ? AND remaining > 0",
-	[S_LOT_BY_ID] = LOT_SELECT "WHERE id = ? AND member_id = ?",
-	[S_LOTS_COUNT_OPEN] = "SELECT count(*) FROM lots WHERE member_id = ? AND remaining > 0",
-	[S_LOT_NEXT_ID] = "SELECT COALESCE(MAX(id), 0) + 1 FROM lots",
-	[S_LOT_INSERT] = "INSERT INTO lots (id, member_id, points, remaining, expires_at, "
-			 "available_at, pending, purchase_id, created_at) "
-			 "VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0), ?)",
-	[S_LOT_UPDATE] = "UPDATE lots SET remaining = ?, pending = ? WHERE id = ?",
-	[S_TRANSFER_INSERT] = "INSERT INTO transfers (at, member_id, entry, from_acc, to_acc, "
-			      "points, lot_id, purchase_id, refund_id, ref) VALUES "
-			      "(?, NULLIF(?, 0), ?, ?, ?, ?, NULLIF(?, 0), NULLIF(?, 0), "
-			      "NULLIF(?, 0), ?)",
-	/* One row per operation and kind: a redemption from three lots is one entry.
-	 * Repaying a debt from available points changes nothing the member sees. */
-	[S_HISTORY] = "SELECT MAX(id), at, entry, from_acc, to_acc, SUM(points), "
-		      "COALESCE(ref, '') FROM transfers WHERE member_id = ? "
-		      "AND NOT (from_acc = 4 AND to_acc = 6) "
-		      "GROUP BY at, entry, from_acc, to_acc, COALESCE(purchase_id, 0), "
-		      "COALESCE(refund_id, 0), COALESCE(ref, '') HAVING MAX(id) < ? "
-		      "ORDER BY MAX(id) DESC LIMIT ?",
-	[S_SPENT_LOTS] = "SELECT t.lot_id, SUM(CASE WHEN t.entry = 2 THEN t.points ELSE 0 END), "
-			 "SUM(CASE WHEN t.entry = 5 AND t.from_acc = 2 THEN t.points ELSE 0 END), "
-			 "l.expires_at, MIN(t.id) FROM transfers t JOIN lots l ON l.id = t.lot_id "
-			 "WHERE t.purchase_id = ? AND ((t.entry = 2 AND t.from_acc = 4) OR "
-			 "(t.entry = 5 AND t.from_acc = 2)) GROUP BY t.lot_id ORDER BY 5",
-	[S_PURCHASE_FIND] = PURCHASE_SELECT "WHERE partner = ? AND receipt_id = ?",
-	[S_PURCHASE_INSERT] = "INSERT INTO purchases (id, partner, receipt_id, member_id, "
-			      "program_version, at, request_hash, subtotal, discount, "
-			      "points_redeemed, certificates, to_pay, points_earned, earn_lot_id, "
-			      "answer, spend, status, hold_expires_at) VALUES (NULLIF(?, 0), ?, ?, "
-			      "NULLIF(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0), ?, ?, ?, "
-			      "NULLIF(?, 0))",
-	[S_PURCHASE_NEXT_ID] = "SELECT COALESCE(MAX(id), 0) + 1 FROM purchases",
+/* Statements only SQLite runs; every other comes from kp_sql_common (sql.h). */
+static const char *const sqlite_sql[Q_COUNT] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_READ_BEGIN] = "BEGIN DEFERRED",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_SAVEPOINT] = "SAVEPOINT op",
+	[Q_RELEASE] = "RELEASE op",
+	[Q_ROLLBACK_TO] = "ROLLBACK TO op",
 	/* rows may refer to a purchase written later in the same transaction */
-	[S_DEFER_FK] = "PRAGMA defer_foreign_keys = ON",
-	[S_PURCHASE_SET_ANSWER] = "UPDATE purchases SET answer = ? WHERE id = ?",
-	[S_LINE_INSERT] = "INSERT INTO purchase_lines (purchase_id, line_no, sku, category, qty, "
-			  "price, amount, discount, points, certificates, paid, earned, "
-			  "stamp_card, free_units) "
-			  "VALUES (?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[S_LINES] = "SELECT line_no, sku, COALESCE(category, ''), qty, price, amount, discount, "
-		    "points, certificates, paid, earned, refunded_qty, stamp_card, free_units "
-		    "FROM purchase_lines "
-		    "WHERE purchase_id = ? ORDER BY line_no",
-	[S_LINE_REFUND] = "UPDATE purchase_lines SET refunded_qty = ? "
-			  "WHERE purchase_id = ? AND line_no = ?",
-	[S_REFUNDS_JSON] = "SELECT COALESCE(json_group_array(json(answer)), '[]') FROM "
-			   "(SELECT answer FROM refunds WHERE purchase_id = ? ORDER BY id)",
-	[S_REFUND_FIND] = "SELECT id, partner, refund_id, purchase_id, at, request_hash, "
-			  "money_refund, points_reversed, points_returned, answer FROM refunds "
-			  "WHERE partner = ? AND refund_id = ?",
-	[S_REFUND_INSERT] = "INSERT INTO refunds (partner, refund_id, purchase_id, at, "
-			    "request_hash, money_refund, points_reversed, points_returned, answer, "
-			    "spend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[S_IDEM_FIND] = "SELECT request_hash, status, answer FROM idempotency "
-			"WHERE scope = ? AND key = ?",
-	[S_IDEM_INSERT] = "INSERT INTO idempotency (scope, key, request_hash, status, answer, "
-			  "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-	[S_MEMBER_SET_TIER] = "UPDATE members SET tier = ?, tier_since = ? WHERE id = ?",
-	[S_MEMBER_ADD_SPEND] = "UPDATE members SET lifetime_spend = lifetime_spend + ? WHERE id = ?",
-	[S_MEMBER_SPEND_SINCE] = "SELECT COALESCE(SUM(spend), 0) FROM purchases "
-				 "WHERE member_id = ? AND at >= ?",
-	[S_PURCHASE_ADD_SPEND] = "UPDATE purchases SET spend = spend + ? WHERE id = ?",
-	[S_STAMP_GET] = "SELECT count FROM member_stamps WHERE member_id = ? AND card = ?",
-	[S_STAMP_SET] = "INSERT INTO member_stamps (member_id, card, count) VALUES (?, ?, ?) "
-			"ON CONFLICT (member_id, card) DO UPDATE SET count = excluded.count",
-	[S_BUDGET_GET] = "SELECT spent FROM campaign_budgets WHERE campaign = ?",
-	[S_BUDGET_ADD] = "INSERT INTO campaign_budgets (campaign, spent) VALUES (?, ?) "
-			 "ON CONFLICT (campaign) DO UPDATE SET spent = spent + excluded.spent",
-	[S_CERT_INSERT] = "INSERT INTO gift_certificates (code, amount, balance, member_id, source, "
-			  "issued_at) VALUES (?, ?, ?, NULLIF(?, 0), ?, ?)",
-	[S_EVENT_INSERT] = "INSERT INTO events (member_id, kind, ref, payload, at) "
-			   "VALUES (NULLIF(?, 0), ?, ?, ?, ?)",
-	[S_DUE_MEMBERS] = "SELECT DISTINCT member_id FROM lots WHERE remaining > 0 AND "
-			  "member_id > ? AND (expires_at <= ? OR (pending = 1 AND available_at <= ?)) "
-			  "ORDER BY member_id LIMIT ?",
-	[S_JOB_GET] = "SELECT last_period FROM job_state WHERE name = ?",
-	[S_CARD_INSERT] = "INSERT INTO cards (card, member_id, status, issued_at) "
-			  "VALUES (?, ?, 'active', ?)",
-	[S_CARD_GET] = "SELECT card, member_id, status = 'blocked', issued_at, "
-		       "COALESCE(blocked_at, 0) FROM cards WHERE card = ?",
-	[S_CARD_BLOCK] = "UPDATE cards SET status = 'blocked', blocked_at = ? "
-			 "WHERE card = ? AND status = 'active'",
-	[S_MEMBER_SET_CARD] = "UPDATE members SET card = ? WHERE id = ?",
-	[S_MEMBER_UPDATE] = "UPDATE members SET phone = NULLIF(?, ''), email = NULLIF(?, ''), "
-			    "name = NULLIF(?, ''), birthday = NULLIF(?, ''), "
-			    "external_id = NULLIF(?, ''), consents = ? WHERE id = ?",
-	[S_MEMBER_ERASE] = "UPDATE members SET phone = NULL, email = NULL, name = NULL, "
-			   "birthday = NULL, external_id = NULL, consents = 0, erased_at = ? WHERE id = ?",
-	[S_CONSENT_LOG] = "INSERT INTO consent_log (member_id, consent, granted, at, key_id) "
-			  "VALUES (?, ?, ?, ?, NULLIF(?, 0))",
-	[S_CONSENT_JSON] = "SELECT COALESCE(json_group_array(json_object('consent', consent, "
-			   "'granted', json(CASE WHEN granted THEN 'true' ELSE 'false' END), "
-			   "'at', strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch'), 'key_id', key_id)), "
-			   "'[]') FROM (SELECT * FROM consent_log WHERE member_id = ? ORDER BY id)",
-	[S_CARDS_JSON] = "SELECT COALESCE(json_group_array(json_object('card', card, 'status', "
-			 "status, 'issued_at', strftime('%Y-%m-%dT%H:%M:%SZ', issued_at, "
-			 "'unixepoch'))), '[]') FROM (SELECT * FROM cards WHERE member_id = ? "
-			 "ORDER BY issued_at, card)",
-	[S_BONUS_FIND] = "SELECT request_hash, answer FROM bonuses WHERE member_id = ? "
-			 "AND event_id = ?",
-	[S_BONUS_INSERT] = "INSERT INTO bonuses (member_id, type, event_id, points, at, "
-			   "request_hash, answer) VALUES (?, ?, ?, ?, ?, ?, ?)",
-	[S_BONUS_COUNT] = "SELECT count(*) FROM bonuses WHERE member_id = ? AND type = ? "
-			  "AND at >= ?",
-	[S_REFERRAL_INSERT] = "INSERT INTO referrals (referee_id, referrer_id, status) "
-			      "VALUES (?, ?, 'waiting')",
-	[S_REFERRAL_GET] = "SELECT referee_id, referrer_id, COALESCE(purchase_id, 0), "
-			   "COALESCE(due_at, 0), status FROM referrals WHERE referee_id = ?",
-	[S_REFERRAL_UPDATE] = "UPDATE referrals SET purchase_id = NULLIF(?, 0), "
-			      "due_at = NULLIF(?, 0), status = ? WHERE referee_id = ?",
-	[S_REFERRALS_DUE] = "SELECT referee_id FROM referrals WHERE status = 'due' AND due_at <= ? "
-			    "AND referee_id > ? ORDER BY referee_id LIMIT ?",
-	[S_COUPON_INSERT] = "INSERT INTO coupons (code, kind, value, max_uses, per_member, "
-			    "valid_from, valid_to, min_subtotal, member_id, batch, created_at) "
-			    "VALUES (?, ?, ?, NULLIF(?, 0), NULLIF(?, 0), ?, ?, ?, NULLIF(?, 0), "
-			    "NULLIF(?, ''), ?)",
-	[S_COUPON_GET] = "SELECT code, kind, value, COALESCE(max_uses, 0), COALESCE(per_member, 0), "
-			 "valid_from, valid_to, min_subtotal, COALESCE(member_id, 0), uses, "
-			 "COALESCE(batch, ''), created_at FROM coupons WHERE code = ?",
-	[S_COUPON_MEMBER_USES] = "SELECT count(*) FROM coupon_uses WHERE coupon = ? AND "
-				 "member_id = ? AND released = 0",
-	[S_COUPON_USE] = "INSERT INTO coupon_uses (coupon, purchase_id, member_id, at) "
-			 "VALUES (?, ?, NULLIF(?, 0), ?)",
-	[S_COUPON_USES_INC] = "UPDATE coupons SET uses = uses + ? WHERE code = ?",
-	[S_COUPON_RELEASE_COUNT] = "UPDATE coupons SET uses = uses - 1 WHERE code IN (SELECT "
-				   "coupon FROM coupon_uses WHERE purchase_id = ? AND released = 0)",
-	[S_COUPON_RELEASE] = "UPDATE coupon_uses SET released = 1 WHERE purchase_id = ?",
-	[S_CERT_GET] = "SELECT code, amount, balance, COALESCE(member_id, 0), source, "
-		       "COALESCE(partner, ''), issued_at, COALESCE(expires_at, 9223372036854775807) "
-		       "FROM gift_certificates WHERE code = ?",
-	[S_CERT_ISSUE] = "INSERT INTO gift_certificates (code, amount, balance, member_id, source, "
-			 "partner, issued_at, expires_at) VALUES (?, ?, ?, NULLIF(?, 0), ?, "
-			 "NULLIF(?, ''), ?, NULLIF(?, 9223372036854775807))",
-	[S_CERT_MOVE] = "INSERT INTO certificate_moves (code, purchase_id, refund_id, amount, at) "
-			"VALUES (?, NULLIF(?, 0), NULLIF(?, 0), ?, ?)",
-	[S_CERT_BALANCE] = "UPDATE gift_certificates SET balance = balance + ? WHERE code = ?",
-	[S_CERT_USES] = "SELECT code, -SUM(CASE WHEN amount < 0 THEN amount ELSE 0 END), "
-			"SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) FROM certificate_moves "
-			"WHERE purchase_id = ? GROUP BY code ORDER BY MIN(id)",
-	[S_PURCHASE_SET_STATUS] = "UPDATE purchases SET status = ? WHERE id = ?",
-	[S_PURCHASE_STATUS] = "SELECT status, COALESCE(hold_expires_at, 0) FROM purchases "
-			      "WHERE id = ?",
-	[S_PURCHASE_SET_EARN_LOT] = "UPDATE purchases SET earn_lot_id = NULLIF(?, 0) WHERE id = ?",
-	[S_HOLDS_EXPIRED] = "SELECT id FROM purchases WHERE status = 'held' AND "
-			    "hold_expires_at <= ? AND id > ? ORDER BY id LIMIT ?",
-	[S_PURCHASE_BY_ID] = PURCHASE_SELECT "WHERE id = ?",
-	[S_BORN_ON] = "SELECT id FROM members WHERE substr(birthday, 6, 5) IN (?, ?) AND "
-		       "erased_at IS NULL AND id > ? ORDER BY id LIMIT ?",
-	[S_AUDIT] = "INSERT INTO audit (key_id, action, target, details, at) "
-		    "VALUES (NULLIF(?, 0), ?, ?, ?, ?)",
-	/* ---- coalitions and charity (sqlite_reports.c) ---- */
-	[S_PARTNER_GET] = PARTNER_SELECT "WHERE id = ?",
-	[S_PARTNER_UPDATE] = "UPDATE partners SET name = ?, active = ?, "
-			     "earn_percent_bp = NULLIF(?, -1), accrual_cost = NULLIF(?, -1) "
-			     "WHERE id = ?",
-	[S_PARTNERS_LIST] = PARTNER_SELECT "ORDER BY id",
-	[S_KEY_GET_ID] = "SELECT id, hash, role, COALESCE(partner, ''), created_at, "
-			 "COALESCE(revoked_at, 0) FROM api_keys WHERE id = ?",
-	[S_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-	[S_KEYS_LIST] = "SELECT id, hash, role, COALESCE(partner, ''), created_at, "
-			"COALESCE(revoked_at, 0) FROM api_keys WHERE id > ? ORDER BY id LIMIT ?",
-	[S_RECEIPT_ELSEWHERE] = "SELECT 1 FROM purchases WHERE receipt_id = ? AND partner != ? "
-				"LIMIT 1",
-	/* Movements between the program's issuance and redeemed accounts and members'
-	 * accounts (4..6); charity and expiry are not the partners' business. */
-	[S_SETTLEMENT] = "SELECT p.partner, p.receipt_id, p.at, "
-			 "SUM(CASE WHEN t.from_acc = 1 AND t.to_acc BETWEEN 4 AND 6 THEN t.points "
-			 "WHEN t.to_acc = 1 AND t.from_acc BETWEEN 4 AND 6 THEN -t.points "
-			 "ELSE 0 END), "
-			 "SUM(CASE WHEN t.to_acc = 2 AND t.from_acc BETWEEN 4 AND 6 THEN t.points "
-			 "WHEN t.from_acc = 2 AND t.to_acc BETWEEN 4 AND 6 THEN -t.points "
-			 "ELSE 0 END) "
-			 "FROM transfers t JOIN purchases p ON p.id = t.purchase_id "
-			 "WHERE t.purchase_id IS NOT NULL AND t.at >= ? AND t.at < ? "
-			 "GROUP BY p.id ORDER BY p.partner, p.id",
-	[S_CHARITY] = "SELECT substr(ref, 6), "
-		      "SUM(CASE WHEN member_id IS NOT NULL THEN points ELSE 0 END), "
-		      "SUM(CASE WHEN member_id IS NULL THEN points ELSE 0 END) "
-		      "FROM transfers WHERE to_acc = 7 AND at >= ? AND at < ? "
-		      "GROUP BY ref ORDER BY ref",
-	[S_AUDIT_LIST] = "SELECT id, at, COALESCE(key_id, 0), action, target, details FROM audit "
-			 "WHERE id < ? ORDER BY id DESC LIMIT ?",
-	[S_JOB_SET] = "INSERT INTO job_state (name, last_period) VALUES (?, ?) "
-		      "ON CONFLICT (name) DO UPDATE SET last_period = excluded.last_period",
+	[Q_DEFER_FK] = "PRAGMA defer_foreign_keys = ON",
 };
 
 int sqlite_error(struct sqlite_conn *c, int rc)
@@ -252,12 +50,13 @@ int sqlite_error(struct sqlite_conn *c, int rc)
 	}
 }
 
-sqlite3_stmt *sqlite_stmt(struct sqlite_conn *c, enum stmt_id id)
+sqlite3_stmt *sqlite_stmt(struct sqlite_conn *c, enum kp_sql id)
 {
-	assert(id < S_COUNT && stmt_sql[id]);
+	const char *sql = sqlite_sql[id] ? sqlite_sql[id] : kp_sql_common[id];
+	assert(id < Q_COUNT && sql);
 	sqlite3_stmt *st = c->stmts[id];
 	if (!st) {
-		int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
 					    &st, NULL);
 		if (rc != SQLITE_OK) {
 			fprintf(stderr, "sqlite: prepare %d: %s\n", id, sqlite3_errmsg(c->db));
@@ -288,7 +87,7 @@ static int bind_va(sqlite3_stmt *st, const char *sig, va_list ap)
 	return SQLITE_OK;
 }
 
-sqlite3_stmt *sqlite_bind(struct sqlite_conn *c, enum stmt_id id, const char *sig, ...)
+sqlite3_stmt *sqlite_bind(struct sqlite_conn *c, enum kp_sql id, const char *sig, ...)
 {
 	sqlite3_stmt *st = sqlite_stmt(c, id);
 	if (!st)
@@ -381,7 +180,7 @@ static void sqlite_close(struct kp_conn *base)
 	struct sqlite_conn *c = (struct sqlite_conn *)base;
 	if (!c)
 		return;
-	for (int i = 0; i < S_COUNT; i++)
+	for (int i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(c->stmts[i]);
 	sqlite3_close(c->db);
 	free(c);
@@ -443,14 +242,14 @@ int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, 
 static int sqlite_begin(struct kp_conn *base)
 {
 	struct sqlite_conn *c = (struct sqlite_conn *)base;
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_BEGIN, ""));
-	return rc ? rc : sqlite_exec_stmt(c, sqlite_bind(c, S_DEFER_FK, ""));
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_BEGIN, ""));
+	return rc ? rc : sqlite_exec_stmt(c, sqlite_bind(c, Q_DEFER_FK, ""));
 }
-SIMPLE_STMT(sqlite_read_begin, S_READ_BEGIN)
-SIMPLE_STMT(sqlite_commit, S_COMMIT)
-SIMPLE_STMT(sqlite_savepoint, S_SAVEPOINT)
-SIMPLE_STMT(sqlite_release, S_RELEASE)
-SIMPLE_STMT(sqlite_rollback_to, S_ROLLBACK_TO)
+SIMPLE_STMT(sqlite_read_begin, Q_READ_BEGIN)
+SIMPLE_STMT(sqlite_commit, Q_COMMIT)
+SIMPLE_STMT(sqlite_savepoint, Q_SAVEPOINT)
+SIMPLE_STMT(sqlite_release, Q_RELEASE)
+SIMPLE_STMT(sqlite_rollback_to, Q_ROLLBACK_TO)
 
 static bool sqlite_in_transaction(struct kp_conn *base)
 {
@@ -477,7 +276,7 @@ static int sqlite_rollback(struct kp_conn *base)
 	/* After some errors SQLite has already rolled back; that is fine. */
 	if (sqlite3_get_autocommit(c->db))
 		return 0;
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_ROLLBACK, ""));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_ROLLBACK, ""));
 }
 
 const struct kp_store_ops kp_sqlite_ops = {

@@ -51,14 +51,14 @@ int sqlite_card_insert(struct kp_conn *base, const char *card, int64_t member_id
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(card && member_id > 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_CARD_INSERT, "sii", card, member_id, now));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_CARD_INSERT, "sii", card, member_id, now));
 }
 
 int sqlite_card_get(struct kp_conn *base, const char *card, struct kp_card_row *out)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(card && out);
-	sqlite3_stmt *st = sqlite_bind(c, S_CARD_GET, "s", card);
+	sqlite3_stmt *st = sqlite_bind(c, Q_CARD_GET, "s", card);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -74,27 +74,27 @@ int sqlite_card_get(struct kp_conn *base, const char *card, struct kp_card_row *
 int sqlite_card_block(struct kp_conn *base, const char *card, int64_t now)
 {
 	struct sqlite_conn *c = CONN(base);
-	return exec_one(c, sqlite_bind(c, S_CARD_BLOCK, "is", now, card));
+	return exec_one(c, sqlite_bind(c, Q_CARD_BLOCK, "is", now, card));
 }
 
 int sqlite_member_set_card(struct kp_conn *base, int64_t member_id, const char *card)
 {
 	struct sqlite_conn *c = CONN(base);
-	return exec_one(c, sqlite_bind(c, S_MEMBER_SET_CARD, "si", card, member_id));
+	return exec_one(c, sqlite_bind(c, Q_MEMBER_SET_CARD, "si", card, member_id));
 }
 
 int sqlite_member_update(struct kp_conn *base, const struct kp_member_row *m)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(m && m->id > 0);
-	return exec_one(c, sqlite_bind(c, S_MEMBER_UPDATE, "sssssii", m->phone, m->email, m->name,
+	return exec_one(c, sqlite_bind(c, Q_MEMBER_UPDATE, "sssssii", m->phone, m->email, m->name,
 				       m->birthday, m->external_id, (int64_t)m->consents, m->id));
 }
 
 int sqlite_member_erase(struct kp_conn *base, int64_t member_id, int64_t now)
 {
 	struct sqlite_conn *c = CONN(base);
-	return exec_one(c, sqlite_bind(c, S_MEMBER_ERASE, "ii", now, member_id));
+	return exec_one(c, sqlite_bind(c, Q_MEMBER_ERASE, "ii", now, member_id));
 }
 
 int sqlite_consent_log(struct kp_conn *base, int64_t member_id, const char *consent, bool granted,
@@ -102,20 +102,20 @@ int sqlite_consent_log(struct kp_conn *base, int64_t member_id, const char *cons
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(consent);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_CONSENT_LOG, "isiii", member_id, consent,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_CONSENT_LOG, "isiii", member_id, consent,
 					       (int64_t)granted, now, key_id));
 }
 
 int sqlite_consent_history_json(struct kp_conn *base, int64_t member_id, char **json)
 {
 	struct sqlite_conn *c = CONN(base);
-	return one_text(c, sqlite_bind(c, S_CONSENT_JSON, "i", member_id), json);
+	return one_text(c, sqlite_bind(c, Q_CONSENT_JSON, "i", member_id), json);
 }
 
 int sqlite_member_cards_json(struct kp_conn *base, int64_t member_id, char **json)
 {
 	struct sqlite_conn *c = CONN(base);
-	return one_text(c, sqlite_bind(c, S_CARDS_JSON, "i", member_id), json);
+	return one_text(c, sqlite_bind(c, Q_CARDS_JSON, "i", member_id), json);
 }
 
 /* ---- one-off bonuses and referrals -------------------------------------- */
@@ -124,7 +124,7 @@ int sqlite_bonus_find(struct kp_conn *base, int64_t member_id, const char *event
 		      char hash_out[KP_HASH_HEX], char **answer)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_BONUS_FIND, "is", member_id, event_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_BONUS_FIND, "is", member_id, event_id);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -140,7 +140,7 @@ int sqlite_bonus_insert(struct kp_conn *base, int64_t member_id, const char *typ
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(type && event_id && hash && answer);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_BONUS_INSERT, "issiiss", member_id, type,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_BONUS_INSERT, "issiiss", member_id, type,
 					       event_id, points, now, hash, answer));
 }
 
@@ -148,7 +148,7 @@ int sqlite_bonus_count(struct kp_conn *base, int64_t member_id, const char *type
 		       int64_t *n)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_BONUS_COUNT, "isi", member_id, type, since);
+	sqlite3_stmt *st = sqlite_bind(c, Q_BONUS_COUNT, "isi", member_id, type, since);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -161,7 +161,7 @@ int sqlite_members_born_on(struct kp_conn *base, const char *mmdd1, const char *
 			   int64_t after, int64_t *ids, size_t cap, size_t *n)
 {
 	struct sqlite_conn *c = CONN(base);
-	return sqlite_list_ids(c, sqlite_bind(c, S_BORN_ON, "ssii", mmdd1, mmdd2, after,
+	return sqlite_list_ids(c, sqlite_bind(c, Q_BORN_ON, "ssii", mmdd1, mmdd2, after,
 					      (int64_t)cap),
 			       ids, cap, n);
 }
@@ -169,14 +169,14 @@ int sqlite_members_born_on(struct kp_conn *base, const char *mmdd1, const char *
 int sqlite_referral_insert(struct kp_conn *base, int64_t referee_id, int64_t referrer_id)
 {
 	struct sqlite_conn *c = CONN(base);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_REFERRAL_INSERT, "ii", referee_id,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_REFERRAL_INSERT, "ii", referee_id,
 					       referrer_id));
 }
 
 int sqlite_referral_get(struct kp_conn *base, int64_t referee_id, struct kp_referral_row *out)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_REFERRAL_GET, "i", referee_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_REFERRAL_GET, "i", referee_id);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -192,7 +192,7 @@ int sqlite_referral_get(struct kp_conn *base, int64_t referee_id, struct kp_refe
 int sqlite_referral_update(struct kp_conn *base, const struct kp_referral_row *r)
 {
 	struct sqlite_conn *c = CONN(base);
-	return exec_one(c, sqlite_bind(c, S_REFERRAL_UPDATE, "iisi", r->purchase_id, r->due_at,
+	return exec_one(c, sqlite_bind(c, Q_REFERRAL_UPDATE, "iisi", r->purchase_id, r->due_at,
 				       r->status, r->referee_id));
 }
 
@@ -200,7 +200,7 @@ int sqlite_referrals_due(struct kp_conn *base, int64_t now, int64_t after, int64
 			 size_t cap, size_t *n)
 {
 	struct sqlite_conn *c = CONN(base);
-	return sqlite_list_ids(c, sqlite_bind(c, S_REFERRALS_DUE, "iii", now, after, (int64_t)cap),
+	return sqlite_list_ids(c, sqlite_bind(c, Q_REFERRALS_DUE, "iii", now, after, (int64_t)cap),
 			       ids, cap, n);
 }
 
@@ -212,7 +212,7 @@ int sqlite_coupon_insert(struct kp_conn *base, const struct kp_coupon_row *k)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(k && k->code[0] && k->kind <= KP_COUPON_POINTS);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_COUPON_INSERT, "ssiiiiiiisi", k->code,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_COUPON_INSERT, "ssiiiiiiisi", k->code,
 					       coupon_kinds[k->kind], k->value, k->max_uses,
 					       k->per_member, k->valid_from, k->valid_to,
 					       k->min_subtotal, k->member_id, k->batch,
@@ -222,7 +222,7 @@ int sqlite_coupon_insert(struct kp_conn *base, const struct kp_coupon_row *k)
 int sqlite_coupon_get(struct kp_conn *base, const char *code, struct kp_coupon_row *out)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_COUPON_GET, "s", code);
+	sqlite3_stmt *st = sqlite_bind(c, Q_COUPON_GET, "s", code);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -250,7 +250,7 @@ int sqlite_coupon_member_uses(struct kp_conn *base, const char *code, int64_t me
 			      int64_t *n)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_COUPON_MEMBER_USES, "si", code, member_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_COUPON_MEMBER_USES, "si", code, member_id);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -263,16 +263,16 @@ int sqlite_coupon_use(struct kp_conn *base, const char *code, int64_t purchase_i
 		      int64_t member_id, int64_t now)
 {
 	struct sqlite_conn *c = CONN(base);
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_COUPON_USE, "siii", code, purchase_id,
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_COUPON_USE, "siii", code, purchase_id,
 						 member_id, now));
-	return rc ? rc : exec_one(c, sqlite_bind(c, S_COUPON_USES_INC, "is", (int64_t)1, code));
+	return rc ? rc : exec_one(c, sqlite_bind(c, Q_COUPON_USES_INC, "is", (int64_t)1, code));
 }
 
 int sqlite_coupon_release_purchase(struct kp_conn *base, int64_t purchase_id)
 {
 	struct sqlite_conn *c = CONN(base);
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_COUPON_RELEASE_COUNT, "i", purchase_id));
-	return rc ? rc : sqlite_exec_stmt(c, sqlite_bind(c, S_COUPON_RELEASE, "i", purchase_id));
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_COUPON_RELEASE_COUNT, "i", purchase_id));
+	return rc ? rc : sqlite_exec_stmt(c, sqlite_bind(c, Q_COUPON_RELEASE, "i", purchase_id));
 }
 
 /* ---- gift certificates ------------------------------------------------------ */
@@ -280,7 +280,7 @@ int sqlite_coupon_release_purchase(struct kp_conn *base, int64_t purchase_id)
 int sqlite_certificate_get(struct kp_conn *base, const char *code, struct kp_certificate_row *out)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_CERT_GET, "s", code);
+	sqlite3_stmt *st = sqlite_bind(c, Q_CERT_GET, "s", code);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -300,7 +300,7 @@ int sqlite_certificate_issue(struct kp_conn *base, const struct kp_certificate_r
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(k && k->code[0] && k->amount > 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_CERT_ISSUE, "siiissii", k->code, k->amount,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_CERT_ISSUE, "siiissii", k->code, k->amount,
 					       k->amount, k->member_id, k->source, k->partner,
 					       k->issued_at, k->expires_at));
 }
@@ -310,16 +310,16 @@ int sqlite_certificate_move(struct kp_conn *base, const char *code, int64_t purc
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(code && amount != 0);
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_CERT_MOVE, "siiii", code, purchase_id,
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_CERT_MOVE, "siiii", code, purchase_id,
 						 refund_id, amount, now));
-	return rc ? rc : exec_one(c, sqlite_bind(c, S_CERT_BALANCE, "is", amount, code));
+	return rc ? rc : exec_one(c, sqlite_bind(c, Q_CERT_BALANCE, "is", amount, code));
 }
 
 int sqlite_certificate_uses(struct kp_conn *base, int64_t purchase_id,
 			    struct kp_certificate_use *out, size_t cap, size_t *n)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_CERT_USES, "i", purchase_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_CERT_USES, "i", purchase_id);
 	if (!st)
 		return KP_ESTORE;
 	*n = 0;
@@ -343,14 +343,14 @@ int sqlite_certificate_uses(struct kp_conn *base, int64_t purchase_id,
 int sqlite_purchase_set_status(struct kp_conn *base, int64_t purchase_id, const char *status)
 {
 	struct sqlite_conn *c = CONN(base);
-	return exec_one(c, sqlite_bind(c, S_PURCHASE_SET_STATUS, "si", status, purchase_id));
+	return exec_one(c, sqlite_bind(c, Q_PURCHASE_SET_STATUS, "si", status, purchase_id));
 }
 
 int sqlite_purchase_status(struct kp_conn *base, int64_t purchase_id, char status[16],
 			   int64_t *hold_expires_at)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_PURCHASE_STATUS, "i", purchase_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_PURCHASE_STATUS, "i", purchase_id);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -363,14 +363,14 @@ int sqlite_purchase_status(struct kp_conn *base, int64_t purchase_id, char statu
 int sqlite_purchase_set_earn_lot(struct kp_conn *base, int64_t purchase_id, int64_t lot_id)
 {
 	struct sqlite_conn *c = CONN(base);
-	return exec_one(c, sqlite_bind(c, S_PURCHASE_SET_EARN_LOT, "ii", lot_id, purchase_id));
+	return exec_one(c, sqlite_bind(c, Q_PURCHASE_SET_EARN_LOT, "ii", lot_id, purchase_id));
 }
 
 int sqlite_holds_expired(struct kp_conn *base, int64_t now, int64_t after, int64_t *ids,
 			 size_t cap, size_t *n)
 {
 	struct sqlite_conn *c = CONN(base);
-	return sqlite_list_ids(c, sqlite_bind(c, S_HOLDS_EXPIRED, "iii", now, after, (int64_t)cap),
+	return sqlite_list_ids(c, sqlite_bind(c, Q_HOLDS_EXPIRED, "iii", now, after, (int64_t)cap),
 			       ids, cap, n);
 }
 
@@ -378,7 +378,7 @@ int sqlite_purchase_by_id(struct kp_conn *base, int64_t id, struct kp_purchase_r
 			  char **answer)
 {
 	struct sqlite_conn *c = CONN(base);
-	return sqlite_read_purchase(c, sqlite_bind(c, S_PURCHASE_BY_ID, "i", id), out, answer);
+	return sqlite_read_purchase(c, sqlite_bind(c, Q_PURCHASE_BY_ID, "i", id), out, answer);
 }
 
 int sqlite_audit(struct kp_conn *base, int64_t key_id, const char *action, const char *target,
@@ -386,6 +386,6 @@ int sqlite_audit(struct kp_conn *base, int64_t key_id, const char *action, const
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(action && target && details);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_AUDIT, "isssi", key_id, action, target,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_AUDIT, "isssi", key_id, action, target,
 					       details, now));
 }

@@ -9,56 +9,14 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
+#include "store/sql.h"
 #include "store/store.h"
 
-#define MEMBER_SELECT                                                                  \
-	"SELECT id, card, COALESCE(phone, ''), COALESCE(email, ''), COALESCE(name, ''), " \
-	"COALESCE(birthday, ''), COALESCE(external_id, ''), referral_code, "              \
-	"COALESCE(referred_by, 0), consents, created_at, available, pending, debt, tier, "      \
-	"tier_since, lifetime_spend, COALESCE(erased_at, 0) FROM members "
-#define LOT_SELECT                                                                       \
-	"SELECT id, points, remaining, expires_at, available_at, COALESCE(purchase_id, 0), " \
-	"pending FROM lots "
-#define PURCHASE_SELECT                                                                  \
-	"SELECT id, partner, receipt_id, COALESCE(member_id, 0), program_version, at, "      \
-	"request_hash, subtotal, discount, points_redeemed, certificates, to_pay, "          \
-	"points_earned, COALESCE(earn_lot_id, 0), answer, spend FROM purchases "
-
-#define PARTNER_SELECT                                                                   \
-	"SELECT id, name, active, COALESCE(earn_percent_bp, -1), COALESCE(accrual_cost, -1), " \
-	"created_at FROM partners "
-
-enum stmt_id {
-	S_BEGIN, S_READ_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
-	S_PROGRAM_INSERT, S_PROGRAM_GET, S_PROGRAM_LATEST,
-	S_PARTNER_INSERT, S_PARTNER_EXISTS, S_KEY_INSERT, S_KEY_FIND,
-	S_MEMBER_INSERT, S_MEMBER_BY_ID, S_MEMBER_BY_PHONE, S_MEMBER_BY_CARD,
-	S_MEMBER_BY_EXTERNAL, S_MEMBER_BY_REFERRAL, S_MEMBER_IDS, S_MEMBER_SET_BALANCES,
-	S_LOTS_OPEN, S_LOT_BY_ID, S_LOTS_COUNT_OPEN, S_LOT_NEXT_ID, S_LOT_INSERT, S_LOT_UPDATE,
-	S_TRANSFER_INSERT, S_HISTORY, S_SPENT_LOTS,
-	S_PURCHASE_FIND, S_PURCHASE_INSERT, S_PURCHASE_NEXT_ID, S_DEFER_FK, S_PURCHASE_SET_ANSWER, S_LINE_INSERT, S_LINES,
-	S_LINE_REFUND, S_REFUNDS_JSON, S_REFUND_FIND, S_REFUND_INSERT,
-	S_IDEM_FIND, S_IDEM_INSERT,
-	S_MEMBER_SET_TIER, S_MEMBER_ADD_SPEND, S_MEMBER_SPEND_SINCE, S_PURCHASE_ADD_SPEND,
-	S_STAMP_GET, S_STAMP_SET, S_BUDGET_GET, S_BUDGET_ADD, S_CERT_INSERT, S_EVENT_INSERT,
-	S_DUE_MEMBERS, S_JOB_GET, S_JOB_SET,
-	S_CARD_INSERT, S_CARD_GET, S_CARD_BLOCK, S_MEMBER_SET_CARD, S_MEMBER_UPDATE, S_MEMBER_ERASE,
-	S_CONSENT_LOG, S_CONSENT_JSON, S_CARDS_JSON, S_BONUS_FIND, S_BONUS_INSERT, S_BONUS_COUNT,
-	S_REFERRAL_INSERT, S_REFERRAL_GET, S_REFERRAL_UPDATE, S_REFERRALS_DUE,
-	S_COUPON_INSERT, S_COUPON_GET, S_COUPON_MEMBER_USES, S_COUPON_USE, S_COUPON_USES_INC,
-	S_COUPON_RELEASE_COUNT, S_COUPON_RELEASE, S_CERT_GET, S_CERT_ISSUE, S_CERT_MOVE,
-	S_CERT_BALANCE, S_CERT_USES, S_PURCHASE_SET_STATUS, S_PURCHASE_STATUS, S_PURCHASE_SET_EARN_LOT,
-	S_HOLDS_EXPIRED, S_PURCHASE_BY_ID, S_AUDIT, S_BORN_ON,
-	/* coalitions and charity (sqlite_reports.c) */
-	S_PARTNER_GET, S_PARTNER_UPDATE, S_PARTNERS_LIST, S_KEY_GET_ID, S_KEY_REVOKE, S_KEYS_LIST,
-	S_RECEIPT_ELSEWHERE, S_SETTLEMENT, S_CHARITY, S_AUDIT_LIST,
-	S_COUNT
-};
 
 struct sqlite_conn {
 	struct kp_conn base; /* first: a struct kp_conn * is a struct sqlite_conn * */
 	sqlite3 *db;
-	sqlite3_stmt *stmts[S_COUNT];
+	sqlite3_stmt *stmts[Q_COUNT];
 };
 
 extern const struct kp_store_ops kp_sqlite_ops;
@@ -68,9 +26,9 @@ int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, 
 /* Map an SQLite result code to a KP_E* code (and log the unexpected ones). */
 int sqlite_error(struct sqlite_conn *c, int rc);
 /* The prepared statement id (prepared on first use), or NULL. */
-sqlite3_stmt *sqlite_stmt(struct sqlite_conn *c, enum stmt_id id);
+sqlite3_stmt *sqlite_stmt(struct sqlite_conn *c, enum kp_sql id);
 /* Reset id and bind its parameters by signature: 'i' int64_t, 's' string (NULL = NULL). */
-sqlite3_stmt *sqlite_bind(struct sqlite_conn *c, enum stmt_id id, const char *sig, ...);
+sqlite3_stmt *sqlite_bind(struct sqlite_conn *c, enum kp_sql id, const char *sig, ...);
 /* Step a bound statement to completion: 0 or an error. NULL st = KP_ESTORE. */
 int sqlite_exec_stmt(struct sqlite_conn *c, sqlite3_stmt *st);
 /* Step once: 0 with a row to read (reset it when done), KP_ENOTFOUND, or an error. */
@@ -201,7 +159,8 @@ int sqlite_charity(struct kp_conn *c, int64_t from, int64_t to,
 int sqlite_audit_list(struct kp_conn *c, int64_t before_id, size_t limit,
 		      int (*fn)(void *arg, const struct kp_audit_row *row), void *arg);
 /* Step a statement that lists ids: append up to cap of column 0 to ids. */
-int sqlite_list_ids(struct sqlite_conn *c, sqlite3_stmt *st, int64_t *ids, size_t cap, size_t *n);int sqlite_read_purchase(struct sqlite_conn *c, sqlite3_stmt *st, struct kp_purchase_row *out,
+int sqlite_list_ids(struct sqlite_conn *c, sqlite3_stmt *st, int64_t *ids, size_t cap, size_t *n);
+int sqlite_read_purchase(struct sqlite_conn *c, sqlite3_stmt *st, struct kp_purchase_row *out,
 			 char **answer);
 
 #endif

@@ -36,7 +36,7 @@ int sqlite_lots_load(struct kp_conn *base, int64_t member_id, const int64_t *ext
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(lots && n && *n <= cap);
-	sqlite3_stmt *st = sqlite_bind(c, S_LOTS_OPEN, "i", member_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_LOTS_OPEN, "i", member_id);
 	if (!st)
 		return KP_ESTORE;
 	int rc;
@@ -55,7 +55,7 @@ int sqlite_lots_load(struct kp_conn *base, int64_t member_id, const int64_t *ext
 			continue;
 		if (*n == cap)
 			return KP_ETOOLARGE;
-		st = sqlite_bind(c, S_LOT_BY_ID, "ii", extra[i], member_id);
+		st = sqlite_bind(c, Q_LOT_BY_ID, "ii", extra[i], member_id);
 		if ((rc = sqlite_step_row(c, st)))
 			return rc;
 		read_lot(st, &lots[(*n)++]);
@@ -67,7 +67,7 @@ int sqlite_lots_load(struct kp_conn *base, int64_t member_id, const int64_t *ext
 int sqlite_lots_count_open(struct kp_conn *base, int64_t member_id, size_t *n)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_LOTS_COUNT_OPEN, "i", member_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_LOTS_COUNT_OPEN, "i", member_id);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -79,7 +79,7 @@ int sqlite_lots_count_open(struct kp_conn *base, int64_t member_id, size_t *n)
 int sqlite_lot_next_id(struct kp_conn *base, int64_t *id)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_LOT_NEXT_ID, "");
+	sqlite3_stmt *st = sqlite_bind(c, Q_LOT_NEXT_ID, "");
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -94,7 +94,7 @@ int sqlite_lot_insert(struct kp_conn *base, int64_t member_id, const struct kp_l
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(lot && lot->id > 0 && lot->points > 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_LOT_INSERT, "iiiiiiiii", lot->id, member_id,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_LOT_INSERT, "iiiiiiiii", lot->id, member_id,
 					       lot->points, lot->remaining, lot->expires_at,
 					       lot->available_at, (int64_t)lot->pending,
 					       lot->purchase_id, now));
@@ -104,7 +104,7 @@ int sqlite_lot_update(struct kp_conn *base, const struct kp_lot *lot)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(lot && lot->id > 0 && lot->remaining >= 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_LOT_UPDATE, "iii", lot->remaining,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_LOT_UPDATE, "iii", lot->remaining,
 					       (int64_t)lot->pending, lot->id));
 }
 
@@ -113,7 +113,7 @@ int sqlite_transfer_insert(struct kp_conn *base, struct kp_transfer_row *t)
 	struct sqlite_conn *c = CONN(base);
 	assert(t && t->posting.points > 0);
 	const struct kp_posting *p = &t->posting;
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_TRANSFER_INSERT, "iiiiiiiiis", t->at,
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_TRANSFER_INSERT, "iiiiiiiiis", t->at,
 						 t->member_id, (int64_t)p->entry,
 						 (int64_t)p->from, (int64_t)p->to, p->points,
 						 p->lot_id, t->purchase_id, t->refund_id,
@@ -128,7 +128,7 @@ int sqlite_history(struct kp_conn *base, int64_t member_id, int64_t before_id,
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(rows && n && cap > 0);
-	sqlite3_stmt *st = sqlite_bind(c, S_HISTORY, "iii", member_id,
+	sqlite3_stmt *st = sqlite_bind(c, Q_HISTORY, "iii", member_id,
 				       before_id > 0 ? before_id : INT64_MAX, (int64_t)cap);
 	if (!st)
 		return KP_ESTORE;
@@ -153,7 +153,7 @@ int sqlite_purchase_spent_lots(struct kp_conn *base, int64_t purchase_id, struct
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(out && n);
-	sqlite3_stmt *st = sqlite_bind(c, S_SPENT_LOTS, "i", purchase_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_SPENT_LOTS, "i", purchase_id);
 	if (!st)
 		return KP_ESTORE;
 	*n = 0;
@@ -207,7 +207,7 @@ int sqlite_purchase_find(struct kp_conn *base, const char *partner, const char *
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(partner && receipt_id && out);
-	return sqlite_read_purchase(c, sqlite_bind(c, S_PURCHASE_FIND, "ss", partner, receipt_id),
+	return sqlite_read_purchase(c, sqlite_bind(c, Q_PURCHASE_FIND, "ss", partner, receipt_id),
 				    out, answer);
 }
 
@@ -216,7 +216,7 @@ int sqlite_purchase_insert(struct kp_conn *base, struct kp_purchase_row *p, cons
 	struct sqlite_conn *c = CONN(base);
 	assert(p && answer);
 	int rc = sqlite_exec_stmt(
-		c, sqlite_bind(c, S_PURCHASE_INSERT, "issiiisiiiiiiisisi", p->id, p->partner,
+		c, sqlite_bind(c, Q_PURCHASE_INSERT, "issiiisiiiiiiisisi", p->id, p->partner,
 			       p->receipt_id, p->member_id, p->program_version, p->at,
 			       p->request_hash, p->subtotal, p->discount, p->points_redeemed,
 			       p->certificates, p->to_pay, p->points_earned, p->earn_lot_id, answer,
@@ -230,7 +230,7 @@ int sqlite_purchase_insert(struct kp_conn *base, struct kp_purchase_row *p, cons
 int sqlite_purchase_next_id(struct kp_conn *base, int64_t *id)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_PURCHASE_NEXT_ID, "");
+	sqlite3_stmt *st = sqlite_bind(c, Q_PURCHASE_NEXT_ID, "");
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -242,7 +242,7 @@ int sqlite_purchase_next_id(struct kp_conn *base, int64_t *id)
 int sqlite_purchase_set_answer(struct kp_conn *base, int64_t id, const char *answer)
 {
 	struct sqlite_conn *c = CONN(base);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_PURCHASE_SET_ANSWER, "si", answer, id));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_PURCHASE_SET_ANSWER, "si", answer, id));
 }
 
 int sqlite_purchase_line_insert(struct kp_conn *base, int64_t purchase_id,
@@ -250,7 +250,7 @@ int sqlite_purchase_line_insert(struct kp_conn *base, int64_t purchase_id,
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(l && l->qty > 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_LINE_INSERT, "iissiiiiiiiisi", purchase_id,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_LINE_INSERT, "iissiiiiiiiisi", purchase_id,
 					       l->line_no, l->sku, l->category, l->qty, l->price,
 					       l->amount, l->discount, l->points, l->certificates,
 					       l->paid, l->earned, l->stamp_card, l->free_units));
@@ -261,7 +261,7 @@ int sqlite_purchase_lines(struct kp_conn *base, int64_t purchase_id,
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(out && n);
-	sqlite3_stmt *st = sqlite_bind(c, S_LINES, "i", purchase_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_LINES, "i", purchase_id);
 	if (!st)
 		return KP_ESTORE;
 	*n = 0;
@@ -296,14 +296,14 @@ int sqlite_purchase_line_refund(struct kp_conn *base, int64_t purchase_id, int64
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(refunded_qty >= 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_LINE_REFUND, "iii", refunded_qty, purchase_id,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_LINE_REFUND, "iii", refunded_qty, purchase_id,
 					       line_no));
 }
 
 int sqlite_purchase_refunds_json(struct kp_conn *base, int64_t purchase_id, char **json)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_REFUNDS_JSON, "i", purchase_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_REFUNDS_JSON, "i", purchase_id);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -317,7 +317,7 @@ int sqlite_refund_find(struct kp_conn *base, const char *partner, const char *re
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(partner && refund_id && out);
-	sqlite3_stmt *st = sqlite_bind(c, S_REFUND_FIND, "ss", partner, refund_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_REFUND_FIND, "ss", partner, refund_id);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -341,7 +341,7 @@ int sqlite_refund_insert(struct kp_conn *base, struct kp_refund_row *r, const ch
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(r && answer);
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_REFUND_INSERT, "ssiisiiisi", r->partner,
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_REFUND_INSERT, "ssiisiiisi", r->partner,
 						 r->refund_id, r->purchase_id, r->at,
 						 r->request_hash, r->money_refund,
 						 r->points_reversed, r->points_returned, answer,
@@ -356,7 +356,7 @@ int sqlite_idem_find(struct kp_conn *base, const char *scope, const char *key,
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(scope && key && status && answer);
-	sqlite3_stmt *st = sqlite_bind(c, S_IDEM_FIND, "ss", scope, key);
+	sqlite3_stmt *st = sqlite_bind(c, Q_IDEM_FIND, "ss", scope, key);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -372,6 +372,6 @@ int sqlite_idem_insert(struct kp_conn *base, const char *scope, const char *key,
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(scope && key && hash && answer);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_IDEM_INSERT, "sssisi", scope, key, hash,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_IDEM_INSERT, "sssisi", scope, key, hash,
 					       (int64_t)status, answer, now));
 }

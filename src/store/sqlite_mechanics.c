@@ -15,14 +15,14 @@ int sqlite_member_set_tier(struct kp_conn *base, int64_t id, const char *tier, i
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(id > 0 && tier);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_MEMBER_SET_TIER, "sii", tier, since, id));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_MEMBER_SET_TIER, "sii", tier, since, id));
 }
 
 int sqlite_member_add_spend(struct kp_conn *base, int64_t id, int64_t delta)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(id > 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_MEMBER_ADD_SPEND, "ii", delta, id));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_MEMBER_ADD_SPEND, "ii", delta, id));
 }
 
 /* One integer from a statement that always returns one row. */
@@ -40,21 +40,21 @@ int sqlite_member_spend_since(struct kp_conn *base, int64_t id, int64_t since, i
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(id > 0 && spend);
-	return one_int(c, sqlite_bind(c, S_MEMBER_SPEND_SINCE, "ii", id, since), spend);
+	return one_int(c, sqlite_bind(c, Q_MEMBER_SPEND_SINCE, "ii", id, since), spend);
 }
 
 int sqlite_purchase_add_spend(struct kp_conn *base, int64_t purchase_id, int64_t delta)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(purchase_id > 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_PURCHASE_ADD_SPEND, "ii", delta, purchase_id));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_PURCHASE_ADD_SPEND, "ii", delta, purchase_id));
 }
 
 int sqlite_stamp_get(struct kp_conn *base, int64_t member_id, const char *card, int64_t *count)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(card && count);
-	int rc = one_int(c, sqlite_bind(c, S_STAMP_GET, "is", member_id, card), count);
+	int rc = one_int(c, sqlite_bind(c, Q_STAMP_GET, "is", member_id, card), count);
 	if (rc == KP_ENOTFOUND) {
 		*count = 0;
 		return 0;
@@ -66,14 +66,14 @@ int sqlite_stamp_set(struct kp_conn *base, int64_t member_id, const char *card, 
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(card && count >= 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_STAMP_SET, "isi", member_id, card, count));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_STAMP_SET, "isi", member_id, card, count));
 }
 
 int sqlite_budget_spent(struct kp_conn *base, const char *campaign, int64_t *spent)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(campaign && spent);
-	int rc = one_int(c, sqlite_bind(c, S_BUDGET_GET, "s", campaign), spent);
+	int rc = one_int(c, sqlite_bind(c, Q_BUDGET_GET, "s", campaign), spent);
 	if (rc == KP_ENOTFOUND) {
 		*spent = 0;
 		return 0;
@@ -85,7 +85,7 @@ int sqlite_budget_add(struct kp_conn *base, const char *campaign, int64_t points
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(campaign && points >= 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_BUDGET_ADD, "si", campaign, points));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_BUDGET_ADD, "si", campaign, points));
 }
 
 int sqlite_certificate_insert(struct kp_conn *base, const char *code, int64_t amount,
@@ -93,7 +93,7 @@ int sqlite_certificate_insert(struct kp_conn *base, const char *code, int64_t am
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(code && amount > 0 && source);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_CERT_INSERT, "siiisi", code, amount, amount,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_CERT_INSERT, "siiisi", code, amount, amount,
 					       member_id, source, now));
 }
 
@@ -102,7 +102,7 @@ int sqlite_event_insert(struct kp_conn *base, int64_t member_id, const char *kin
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(kind && ref && payload);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_EVENT_INSERT, "isssi", member_id, kind, ref,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_EVENT_INSERT, "isssi", member_id, kind, ref,
 					       payload, now));
 }
 
@@ -111,7 +111,7 @@ int sqlite_members_with_due_lots(struct kp_conn *base, int64_t now, int64_t remi
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(ids && n && cap > 0 && remind_until >= now);
-	sqlite3_stmt *st = sqlite_bind(c, S_DUE_MEMBERS, "iiii", after_id, remind_until, now,
+	sqlite3_stmt *st = sqlite_bind(c, Q_DUE_MEMBERS, "iiii", after_id, remind_until, now,
 				       (int64_t)cap);
 	if (!st)
 		return KP_ESTORE;
@@ -127,7 +127,7 @@ int sqlite_job_period_get(struct kp_conn *base, const char *job, char *period, s
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(job && period && cap > 0);
-	sqlite3_stmt *st = sqlite_bind(c, S_JOB_GET, "s", job);
+	sqlite3_stmt *st = sqlite_bind(c, Q_JOB_GET, "s", job);
 	int rc = sqlite_step_row(c, st);
 	period[0] = '\0';
 	if (rc == KP_ENOTFOUND)
@@ -143,5 +143,5 @@ int sqlite_job_period_set(struct kp_conn *base, const char *job, const char *per
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(job && period);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_JOB_SET, "ss", job, period));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_JOB_SET, "ss", job, period));
 }

@@ -14,7 +14,7 @@ int sqlite_program_insert(struct kp_conn *base, const char *doc, int64_t now, in
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(doc && version);
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_PROGRAM_INSERT, "si", doc, now));
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_PROGRAM_INSERT, "si", doc, now));
 	if (!rc)
 		*version = sqlite3_last_insert_rowid(c->db);
 	return rc;
@@ -24,8 +24,8 @@ int sqlite_program_get(struct kp_conn *base, int64_t version, int64_t *version_o
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(version_out && doc);
-	sqlite3_stmt *st = version ? sqlite_bind(c, S_PROGRAM_GET, "i", version)
-				   : sqlite_bind(c, S_PROGRAM_LATEST, "");
+	sqlite3_stmt *st = version ? sqlite_bind(c, Q_PROGRAM_GET, "i", version)
+				   : sqlite_bind(c, Q_PROGRAM_LATEST, "");
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -39,13 +39,13 @@ int sqlite_partner_insert(struct kp_conn *base, const char *id, const char *name
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(id && name);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_PARTNER_INSERT, "ssi", id, name, now));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_PARTNER_INSERT, "ssi", id, name, now));
 }
 
 int sqlite_partner_exists(struct kp_conn *base, const char *id)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, S_PARTNER_EXISTS, "s", id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_PARTNER_EXISTS, "s", id);
 	int rc = sqlite_step_row(c, st);
 	if (!rc)
 		sqlite3_reset(st);
@@ -56,7 +56,7 @@ int sqlite_key_insert(struct kp_conn *base, struct kp_key_row *key)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(key && key->hash[0] && key->role[0]);
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_KEY_INSERT, "sssi", key->hash, key->role,
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_KEY_INSERT, "sssi", key->hash, key->role,
 						 key->partner[0] ? key->partner : NULL,
 						 key->created_at));
 	if (!rc)
@@ -68,7 +68,7 @@ int sqlite_key_find(struct kp_conn *base, const char *hash, struct kp_key_row *o
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(hash && out);
-	sqlite3_stmt *st = sqlite_bind(c, S_KEY_FIND, "s", hash);
+	sqlite3_stmt *st = sqlite_bind(c, Q_KEY_FIND, "s", hash);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -86,7 +86,7 @@ int sqlite_member_insert(struct kp_conn *base, struct kp_member_row *m)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(m && m->card[0] && m->referral_code[0]);
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_MEMBER_INSERT, "sssssssiii", m->card,
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_MEMBER_INSERT, "sssssssiii", m->card,
 						 m->phone, m->email, m->name, m->birthday,
 						 m->external_id, m->referral_code, m->referred_by,
 						 (int64_t)m->consents, m->created_at));
@@ -134,12 +134,12 @@ int sqlite_member_get(struct kp_conn *base, enum kp_member_key by, const char *v
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(value && out);
-	static const enum stmt_id by_stmt[] = {
-		[KP_MEMBER_BY_ID] = S_MEMBER_BY_ID,
-		[KP_MEMBER_BY_PHONE] = S_MEMBER_BY_PHONE,
-		[KP_MEMBER_BY_CARD] = S_MEMBER_BY_CARD,
-		[KP_MEMBER_BY_EXTERNAL] = S_MEMBER_BY_EXTERNAL,
-		[KP_MEMBER_BY_REFERRAL] = S_MEMBER_BY_REFERRAL,
+	static const enum kp_sql by_stmt[] = {
+		[KP_MEMBER_BY_ID] = Q_MEMBER_BY_ID,
+		[KP_MEMBER_BY_PHONE] = Q_MEMBER_BY_PHONE,
+		[KP_MEMBER_BY_CARD] = Q_MEMBER_BY_CARD,
+		[KP_MEMBER_BY_EXTERNAL] = Q_MEMBER_BY_EXTERNAL,
+		[KP_MEMBER_BY_REFERRAL] = Q_MEMBER_BY_REFERRAL,
 	};
 	if (by == KP_MEMBER_BY_ID) {
 		char *end;
@@ -154,14 +154,14 @@ int sqlite_member_get(struct kp_conn *base, enum kp_member_key by, const char *v
 int sqlite_member_get_id(struct kp_conn *base, int64_t id, struct kp_member_row *out)
 {
 	struct sqlite_conn *c = CONN(base);
-	return get_member(c, sqlite_bind(c, S_MEMBER_BY_ID, "i", id), out);
+	return get_member(c, sqlite_bind(c, Q_MEMBER_BY_ID, "i", id), out);
 }
 
 int sqlite_member_ids(struct kp_conn *base, int64_t after_id, int64_t *ids, size_t cap, size_t *n)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(ids && n && cap > 0);
-	sqlite3_stmt *st = sqlite_bind(c, S_MEMBER_IDS, "ii", after_id, (int64_t)cap);
+	sqlite3_stmt *st = sqlite_bind(c, Q_MEMBER_IDS, "ii", after_id, (int64_t)cap);
 	if (!st)
 		return KP_ESTORE;
 	*n = 0;
@@ -177,6 +177,6 @@ int sqlite_member_set_balances(struct kp_conn *base, int64_t id, int64_t availab
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(id > 0 && available >= 0 && pending >= 0 && debt <= 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_MEMBER_SET_BALANCES, "iiii", available,
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_MEMBER_SET_BALANCES, "iiii", available,
 					       pending, debt, id));
 }

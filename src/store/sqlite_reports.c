@@ -53,7 +53,7 @@ int sqlite_partner_get(struct kp_conn *base, const char *id, struct kp_partner_r
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(id && out);
-	sqlite3_stmt *st = sqlite_bind(c, S_PARTNER_GET, "s", id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_PARTNER_GET, "s", id);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -66,7 +66,7 @@ int sqlite_partner_update(struct kp_conn *base, const struct kp_partner_row *p)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(p && p->id[0] && p->name[0]);
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, S_PARTNER_UPDATE, "siiis", p->name,
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_PARTNER_UPDATE, "siiis", p->name,
 						 (int64_t)p->active, p->earn_percent_bp,
 						 p->accrual_cost, p->id));
 	if (!rc && sqlite3_changes(c->db) != 1)
@@ -93,7 +93,7 @@ int sqlite_partners_list(struct kp_conn *base, struct kp_partner_row *out, size_
 	struct sqlite_conn *c = CONN(base);
 	assert(out && n);
 	struct partner_list l = {.out = out, .cap = cap};
-	int rc = each_row(c, sqlite_bind(c, S_PARTNERS_LIST, ""), partner_list_row, &l);
+	int rc = each_row(c, sqlite_bind(c, Q_PARTNERS_LIST, ""), partner_list_row, &l);
 	*n = l.n;
 	return rc;
 }
@@ -102,7 +102,7 @@ int sqlite_key_get_id(struct kp_conn *base, int64_t id, struct kp_key_row *out)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(out);
-	sqlite3_stmt *st = sqlite_bind(c, S_KEY_GET_ID, "i", id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_KEY_GET_ID, "i", id);
 	int rc = sqlite_step_row(c, st);
 	if (rc)
 		return rc;
@@ -114,7 +114,7 @@ int sqlite_key_get_id(struct kp_conn *base, int64_t id, struct kp_key_row *out)
 int sqlite_key_revoke(struct kp_conn *base, int64_t id, int64_t now)
 {
 	struct sqlite_conn *c = CONN(base);
-	return sqlite_exec_stmt(c, sqlite_bind(c, S_KEY_REVOKE, "ii", now, id));
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_KEY_REVOKE, "ii", now, id));
 }
 
 struct key_list {
@@ -136,7 +136,7 @@ int sqlite_keys_list(struct kp_conn *base, int64_t after_id, struct kp_key_row *
 	struct sqlite_conn *c = CONN(base);
 	assert(out && n && cap > 0);
 	struct key_list l = {.out = out, .cap = cap};
-	int rc = each_row(c, sqlite_bind(c, S_KEYS_LIST, "ii", after_id, (int64_t)cap),
+	int rc = each_row(c, sqlite_bind(c, Q_KEYS_LIST, "ii", after_id, (int64_t)cap),
 			  key_list_row, &l);
 	*n = l.n;
 	return rc;
@@ -146,7 +146,7 @@ int sqlite_receipt_elsewhere(struct kp_conn *base, const char *partner, const ch
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(partner && receipt_id);
-	sqlite3_stmt *st = sqlite_bind(c, S_RECEIPT_ELSEWHERE, "ss", receipt_id, partner);
+	sqlite3_stmt *st = sqlite_bind(c, Q_RECEIPT_ELSEWHERE, "ss", receipt_id, partner);
 	int rc = sqlite_step_row(c, st);
 	if (!rc)
 		sqlite3_reset(st);
@@ -178,7 +178,7 @@ int sqlite_settlement(struct kp_conn *base, int64_t from, int64_t to,
 	struct sqlite_conn *c = CONN(base);
 	assert(fn && from <= to);
 	struct row_cb cb = {.fn = (void *)fn, .arg = arg};
-	return each_row(c, sqlite_bind(c, S_SETTLEMENT, "ii", from, to), settlement_row, &cb);
+	return each_row(c, sqlite_bind(c, Q_SETTLEMENT, "ii", from, to), settlement_row, &cb);
 }
 
 static int charity_row(sqlite3_stmt *st, void *arg)
@@ -199,7 +199,7 @@ int sqlite_charity(struct kp_conn *base, int64_t from, int64_t to,
 	struct sqlite_conn *c = CONN(base);
 	assert(fn && from <= to);
 	struct row_cb cb = {.fn = (void *)fn, .arg = arg};
-	return each_row(c, sqlite_bind(c, S_CHARITY, "ii", from, to), charity_row, &cb);
+	return each_row(c, sqlite_bind(c, Q_CHARITY, "ii", from, to), charity_row, &cb);
 }
 
 static int audit_row(sqlite3_stmt *st, void *arg)
@@ -225,7 +225,7 @@ int sqlite_audit_list(struct kp_conn *base, int64_t before_id, size_t limit,
 	assert(fn && limit > 0);
 	struct row_cb cb = {.fn = (void *)fn, .arg = arg};
 	return each_row(c,
-			sqlite_bind(c, S_AUDIT_LIST, "ii", before_id > 0 ? before_id : INT64_MAX,
+			sqlite_bind(c, Q_AUDIT_LIST, "ii", before_id > 0 ? before_id : INT64_MAX,
 				    (int64_t)limit),
 			audit_row, &cb);
 }
