@@ -77,13 +77,9 @@ int kp_engine_audit_list(struct kp_engine *e, const char *cursor, size_t limit, 
 			 struct kp_why *why)
 {
 	assert(answer && limit >= 1 && limit <= 1000);
-	int64_t before = 0;
-	if (cursor && *cursor) {
-		char *end;
-		before = strtoll(cursor, &end, 10);
-		if (*end || before <= 0)
-			return kp_why(why, KP_EINVAL, "cursor: not a cursor this server gave");
-	}
+	int64_t before;
+	if (parse_cursor(cursor, &before, why))
+		return KP_EINVAL;
 	struct audit_list l = {.items = json_array(), .limit = limit};
 	if (!l.items)
 		return KP_ENOMEM;
@@ -97,9 +93,6 @@ int kp_engine_audit_list(struct kp_engine *e, const char *cursor, size_t limit, 
 		json_decref(l.items);
 		return rc;
 	}
-	char next[24];
-	snprintf(next, sizeof next, "%lld", (long long)l.last_id);
-	*answer = json_pack("{s:o,s:s?}", "items", l.items, "next_cursor",
-			    l.n > limit ? next : NULL);
+	*answer = list_page(l.items, l.n > limit, l.last_id);
 	return *answer ? 0 : KP_ENOMEM;
 }

@@ -354,3 +354,25 @@ void kp_engine_stats(struct kp_engine *e, struct kp_engine_stats *out)
 		.points_redeemed = atomic_load(&e->points_redeemed),
 	};
 }
+
+int parse_cursor(const char *cursor, int64_t *id, struct kp_why *why)
+{
+	*id = 0;
+	if (!cursor || !*cursor)
+		return 0;
+	char *end;
+	long long v = strtoll(cursor, &end, 10);
+	if (*end || v <= 0)
+		return kp_why(why, KP_EINVAL, "cursor: not a cursor this server gave");
+	*id = v;
+	return 0;
+}
+
+json_t *list_page(json_t *items, bool more, int64_t last_id)
+{
+	if (!items)
+		return NULL;
+	char next[24];
+	snprintf(next, sizeof next, "%lld", (long long)last_id);
+	return json_pack("{s:o,s:s?}", "items", items, "next_cursor", more ? next : NULL);
+}

@@ -88,6 +88,13 @@ int log_consents(struct kp_conn *c, int64_t member_id, unsigned before, unsigned
 /* A new random card number (13 digits, Luhn check digit). */
 void kp_card_new(char card[KP_CARD_MAX + 1]);
 
+/* A list cursor from the API: NULL or "" = the start (0); else the id it names. */
+int parse_cursor(const char *cursor, int64_t *id, struct kp_why *why);
+
+/* A page of a list: {"items": items, "next_cursor": "<last_id>" if more, else null}.
+ * Takes items (NULL: out of memory). */
+json_t *list_page(json_t *items, bool more, int64_t last_id);
+
 /* A member as the API shows it. */
 json_t *member_json(const struct kp_member_row *m);
 

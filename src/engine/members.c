@@ -359,13 +359,9 @@ int kp_engine_member_history(struct kp_engine *e, const char *id, const char *cu
 			     size_t limit, json_t **answer, struct kp_why *why)
 {
 	assert(limit >= 1 && limit <= 1000);
-	int64_t before = 0;
-	if (cursor && *cursor) {
-		char *end;
-		before = strtoll(cursor, &end, 10);
-		if (*end || before <= 0)
-			return kp_why(why, KP_EINVAL, "cursor: not a cursor this server gave");
-	}
+	int64_t before;
+	if (parse_cursor(cursor, &before, why))
+		return KP_EINVAL;
 	struct kp_history_row *rows = calloc(limit + 1, sizeof *rows);
 	if (!rows)
 		return KP_ENOMEM;
@@ -384,12 +380,10 @@ int kp_engine_member_history(struct kp_engine *e, const char *id, const char *cu
 	json_t *items = rc ? NULL : json_array();
 	for (size_t i = 0; items && i < n && i < limit; i++)
 		json_array_append_new(items, history_row_json(&rows[i]));
-	char next[24];
-	if (n > limit)
-		snprintf(next, sizeof next, "%lld", (long long)rows[limit - 1].id);
+	int64_t last = n > limit ? rows[limit - 1].id : 0;
 	free(rows);
 	if (rc)
 		return rc;
-	*answer = json_pack("{s:o,s:s?}", "items", items, "next_cursor", n > limit ? next : NULL);
+	*answer = list_page(items, n > limit, last);
 	return *answer ? 0 : KP_ENOMEM;
 }

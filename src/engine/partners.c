@@ -223,13 +223,9 @@ int kp_engine_keys_list(struct kp_engine *e, const char *cursor, size_t limit, j
 			struct kp_why *why)
 {
 	assert(answer && limit >= 1 && limit <= 1000);
-	int64_t after = 0;
-	if (cursor && *cursor) {
-		char *end;
-		after = strtoll(cursor, &end, 10);
-		if (*end || after <= 0)
-			return kp_why(why, KP_EINVAL, "cursor: not a cursor this server gave");
-	}
+	int64_t after;
+	if (parse_cursor(cursor, &after, why))
+		return KP_EINVAL;
 	struct kp_key_row *rows = calloc(limit + 1, sizeof *rows);
 	if (!rows)
 		return KP_ENOMEM;
@@ -243,13 +239,11 @@ int kp_engine_keys_list(struct kp_engine *e, const char *cursor, size_t limit, j
 	json_t *items = rc ? NULL : json_array();
 	for (size_t i = 0; items && i < n && i < limit; i++)
 		json_array_append_new(items, key_json(&rows[i]));
-	char next[24];
-	if (n > limit)
-		snprintf(next, sizeof next, "%lld", (long long)rows[limit - 1].id);
+	int64_t last = n > limit ? rows[limit - 1].id : 0;
 	free(rows);
 	if (rc)
 		return rc;
-	*answer = json_pack("{s:o,s:s?}", "items", items, "next_cursor", n > limit ? next : NULL);
+	*answer = list_page(items, n > limit, last);
 	return *answer ? 0 : KP_ENOMEM;
 }
 

@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 
 BIN = os.environ.get("KOPILKA_BIN", "./kopilka")
 
@@ -481,3 +482,34 @@ def _complete(data):
         if k.strip().lower() == b"content-length":
             return len(body) >= int(v.strip())
     return False
+
+
+# ---------------------------------------------------------------- shared reads
+# The small reads every suite needs; an answer other than 200 comes back as
+# {"status": …, "body": …}, so a check that expected data shows what came instead.
+
+def balance(srv, mid):
+    st, b, _ = srv.call("GET", "/v1/members/%s/balance" % mid)
+    return b if st == 200 else {"status": st, "body": b}
+
+
+def member(srv, mid):
+    st, m, _ = srv.call("GET", "/v1/members/%s" % mid)
+    return m if st == 200 else {"status": st, "body": m}
+
+
+def history(srv, mid):
+    """Every history entry, newest first (pages of 1000)."""
+    items, cursor = [], None
+    for _ in range(1000):
+        path = "/v1/members/%s/history?limit=1000" % mid
+        if cursor:
+            path += "&cursor=" + urllib.parse.quote(cursor, safe="")
+        st, h, _ = srv.call("GET", path)
+        if st != 200:
+            return {"status": st, "body": h}
+        items += h["items"]
+        cursor = h.get("next_cursor")
+        if not cursor:
+            break
+    return items

@@ -22,6 +22,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kptest  # noqa: E402
+from kptest import balance, history  # noqa: E402
 from kptest import check, check_error, check_fields, check_true  # noqa: E402
 
 T0 = datetime.datetime(2026, 6, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
@@ -113,26 +114,8 @@ def new_member(srv, name, phone, key=kptest.DEFAULT, **extra):
     return m
 
 
-def balance(srv, mid):
-    st, b, _ = srv.call("GET", "/v1/members/%s/balance" % mid)
-    return b if st == 200 else {"status": st, "body": b}
 
 
-def history(srv, mid):
-    """Every history entry, newest first (pages of 1000)."""
-    items, cursor = [], None
-    for _ in range(1000):
-        path = "/v1/members/%s/history?limit=1000" % mid
-        if cursor:
-            path += "&cursor=" + q(cursor)
-        st, h, _ = srv.call("GET", path)
-        if st != 200:
-            return {"status": st, "body": h}
-        items += h["items"]
-        cursor = h.get("next_cursor")
-        if not cursor:
-            break
-    return items
 
 
 def snapshot(srv, mid, receipts=()):

@@ -30,6 +30,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kptest  # noqa: E402
+from kptest import balance, history, member  # noqa: E402
 from kptest import check, check_error, check_fields, check_true  # noqa: E402
 
 CONSENTS = {"personal_data": True, "email": False, "sms": False, "push": False}
@@ -131,9 +132,6 @@ def register(S, name, phone, key=kptest.DEFAULT, **extra):
     return m
 
 
-def balance(S, mid):
-    st, b, _ = S.call("GET", "/v1/members/%s/balance" % mid)
-    return b if st == 200 else {"status": st, "body": b}
 
 
 def avail(S, mid):
@@ -141,25 +139,8 @@ def avail(S, mid):
     return {"available": b.get("available"), "pending": b.get("pending")}
 
 
-def member(S, mid):
-    st, m, _ = S.call("GET", "/v1/members/%s" % mid)
-    return m if st == 200 else {"status": st, "body": m}
 
 
-def history(S, mid):
-    items, cursor = [], None
-    for _ in range(100):
-        path = "/v1/members/%s/history?limit=1000" % mid
-        if cursor:
-            path += "&cursor=" + q(cursor)
-        st, h, _ = S.call("GET", path)
-        if st != 200:
-            return {"status": st, "body": h}
-        items += h["items"]
-        cursor = h.get("next_cursor")
-        if not cursor:
-            break
-    return items
 
 
 def kind_rows(S, mid, kind):
