@@ -6,8 +6,8 @@ set -eu
 need="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libpq-dev curl"
 case "${1:-build}" in
 	build) ;;
-	test) need="$need libcmocka-dev python3 clang libclang-rt-14-dev sqlite3 postgresql" ;;
-	bench) need="$need python3 wrk postgresql postgresql-contrib" ;;
+	test) need="$need libcmocka-dev python3 clang libclang-rt-14-dev sqlite3 openssl postgresql" ;;
+	bench) need="$need python3 postgresql postgresql-contrib" ;;
 	*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 missing=""
