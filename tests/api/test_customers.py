@@ -428,6 +428,10 @@ def erasure(S):
            {"points_earned": 100, "balance": {"available": 100, "pending": 100}})
     b0, h0 = balance(S, eid), history(S, eid)
     p0 = S.call("GET", "/v1/purchases/E-1")[:2]
+    reports = ("/v1/reports/settlement?from=2027-01-01&to=2027-12-31",
+               "/v1/reports/charity?from=2027-01-01&to=2027-12-31")
+    r0 = [S.call("GET", path)[:2] for path in reports]
+    check("erase: the reports answer before the erasure", [r[0] for r in r0], [200, 200])
     check_error("erase: pos → 403", S.call("DELETE", "/v1/members/" + eid, key=pk["key"]), 403, "forbidden")
     S.set_clock("2027-03-06T10:00:00Z")
     check("erase: DELETE → 200", S.call("DELETE", "/v1/members/" + eid)[:2],
@@ -441,6 +445,7 @@ def erasure(S):
     check("erase: the balance stays (points still seen)", balance(S, eid), b0)
     check("erase: the history stays", history(S, eid), h0)
     check("erase: the purchase stays", S.call("GET", "/v1/purchases/E-1")[:2], p0)
+    check("erase: the reports' totals are unchanged", [S.call("GET", path)[:2] for path in reports], r0)
     check("erase: every consent is withdrawn", member(S, eid).get("consents"),
           {"personal_data": False, "email": False, "sms": False, "push": False})
     # An erased member keeps their history but takes part in nothing new.
