@@ -57,14 +57,18 @@ void h_key_create(struct request *req, struct response *res)
 	struct kp_why why = {""};
 	const char *role, *partner;
 	json_t *answer = NULL;
+	struct kp_idem idem;
+	struct idem_buf buf;
 	int rc = v_keys(req->json, "", fields, &why);
 	if (!rc)
 		rc = v_string(req->json, "", "role", true, 1, 16, &role, &why);
 	if (!rc)
 		rc = v_string(req->json, "", "partner", false, 1, KP_PARTNER_MAX, &partner, &why);
 	if (!rc)
-		rc = kp_engine_key_create(req->engine, role, partner, req->who.key_id, &answer,
-					  &why);
+		rc = read_idempotency(req, "keys", false, &idem, &buf, &why);
+	if (!rc)
+		rc = kp_engine_key_create(req->engine, role, partner, req->who.key_id,
+					  idem.key ? &idem : NULL, &answer, &why);
 	if (rc)
 		respond_error(res, rc, &why);
 	else

@@ -90,9 +90,14 @@ void h_partner_create(struct request *req, struct response *res)
 	struct kp_why why = {""};
 	struct kp_partner_change ch = {0};
 	json_t *a = NULL;
+	struct kp_idem idem;
+	struct idem_buf buf;
 	int rc = read_partner(req->json, true, &ch, &why);
 	if (!rc)
-		rc = kp_engine_partner_add(req->engine, &ch, req->who.key_id, &a, &why);
+		rc = read_idempotency(req, "partners", false, &idem, &buf, &why);
+	if (!rc)
+		rc = kp_engine_partner_add(req->engine, &ch, req->who.key_id,
+					   idem.key ? &idem : NULL, &a, &why);
 	answer(res, rc, &why, 201, a);
 }
 
@@ -193,29 +198,22 @@ void h_donation_create(struct request *req, struct response *res)
 {
 	static const char *const fields[] = {"fund", "points", NULL};
 	struct kp_why why = {""};
-	const char *fund, *key = header(req, "Idempotency-Key");
+	const char *fund;
 	int64_t points = 0;
 	json_t *a = NULL;
 	int status = 201;
-	char scope[96], hash[65], salt[160];
-	struct kp_idem idem = {.scope = scope, .key = key, .hash = hash};
+	struct kp_idem idem;
+	struct idem_buf buf;
 	int rc = v_keys(req->json, "", fields, &why);
 	if (!rc)
 		rc = v_string(req->json, "", "fund", true, 1, 64, &fund, &why);
 	if (!rc)
 		rc = v_int(req->json, "", "points", true, 1, MAX_DONATION, &points, &why);
-	if (!rc && !key)
-		rc = kp_why(&why, KP_EINVAL, "Idempotency-Key: header is required");
-	if (!rc && (strlen(key) < 1 || strlen(key) > 200))
-		rc = kp_why(&why, KP_EINVAL, "Idempotency-Key: must be 1 to 200 bytes");
-	if (!rc) {
-		snprintf(scope, sizeof scope, "%lld:donations", (long long)req->who.key_id);
-		/* the path's member is part of what the key stands for */
-		snprintf(salt, sizeof salt, "donations:%s", req->params[0]);
-		request_hash(req, salt, hash);
+	if (!rc)
+		rc = read_idempotency(req, "donations", true, &idem, &buf, &why);
+	if (!rc)
 		rc = kp_engine_donate(req->engine, req->params[0], fund, points, &idem, &a,
 				      &status, &why);
-	}
 	answer(res, rc, &why, status, a);
 }
 

@@ -11,21 +11,6 @@
 
 #define MAX_MONEY 1000000000000LL /* 10,000,000,000.00 in minor units */
 
-/* An optional Idempotency-Key scoped to the calling key and the route. */
-static int optional_idem(struct request *req, const char *route, struct kp_idem *idem,
-			 char scope[96], char hash[65], struct kp_why *why)
-{
-	const char *key = header(req, "Idempotency-Key");
-	if (!key)
-		return 0;
-	if (strlen(key) < 1 || strlen(key) > 200)
-		return kp_why(why, KP_EINVAL, "Idempotency-Key: must be 1 to 200 bytes");
-	snprintf(scope, 96, "%lld:%s", (long long)req->who.key_id, route);
-	request_hash(req, route, hash);
-	*idem = (struct kp_idem){.scope = scope, .key = key, .hash = hash};
-	return 0;
-}
-
 /* A time "2027-01-01T00:00:00Z", or a date "2027-01-01" meaning its start (or,
  * with end_of_day, the start of the next day: the date is inclusive). */
 static int read_time(const json_t *b, const char *key, bool end_of_day, int64_t *out,
@@ -50,8 +35,8 @@ void h_certificate_issue(struct request *req, struct response *res)
 {
 	static const char *const fields[] = {"amount", "expires_at", NULL};
 	struct kp_why why = {""};
-	struct kp_idem idem = {0};
-	char scope[96], hash[65];
+	struct kp_idem idem;
+	struct idem_buf buf;
 	int64_t amount = 0, expires_at = KP_NEVER;
 	json_t *answer = NULL;
 	int status = 201;
@@ -62,7 +47,7 @@ void h_certificate_issue(struct request *req, struct response *res)
 	if (!rc)
 		rc = read_time(req->json, "expires_at", true, &expires_at, &why);
 	if (!rc)
-		rc = optional_idem(req, "gift-certificates", &idem, scope, hash, &why);
+		rc = read_idempotency(req, "gift-certificates", false, &idem, &buf, &why);
 	if (!rc)
 		rc = kp_engine_certificate_issue(req->engine, amount, expires_at, partner,
 						 idem.key ? &idem : NULL, &answer, &status, &why);
@@ -152,8 +137,8 @@ void h_coupon_create(struct request *req, struct response *res)
 {
 	struct kp_why why = {""};
 	struct kp_coupon_row k;
-	struct kp_idem idem = {0};
-	char scope[96], hash[65];
+	struct kp_idem idem;
+	struct idem_buf buf;
 	const char *code;
 	json_t *answer = NULL;
 	int status = 201;
@@ -165,7 +150,7 @@ void h_coupon_create(struct request *req, struct response *res)
 	if (!rc)
 		snprintf(k.code, sizeof k.code, "%s", code);
 	if (!rc)
-		rc = optional_idem(req, "coupons", &idem, scope, hash, &why);
+		rc = read_idempotency(req, "coupons", false, &idem, &buf, &why);
 	if (!rc)
 		rc = kp_engine_coupon_create(req->engine, &k, idem.key ? &idem : NULL,
 					     req->who.key_id, &answer, &status, &why);
@@ -182,8 +167,8 @@ void h_coupon_batch(struct request *req, struct response *res)
 					     "min_subtotal", "member", NULL};
 	struct kp_why why = {""};
 	struct kp_coupon_row k;
-	struct kp_idem idem = {0};
-	char scope[96], hash[65];
+	struct kp_idem idem;
+	struct idem_buf buf;
 	const char *prefix = NULL;
 	int64_t count = 0;
 	json_t *answer = NULL;
@@ -196,7 +181,7 @@ void h_coupon_batch(struct request *req, struct response *res)
 	if (!rc)
 		rc = v_id(req->json, "", "prefix", false, 32, &prefix, &why);
 	if (!rc)
-		rc = optional_idem(req, "coupons/batch", &idem, scope, hash, &why);
+		rc = read_idempotency(req, "coupons/batch", false, &idem, &buf, &why);
 	if (!rc)
 		rc = kp_engine_coupon_batch(req->engine, &k, prefix ? prefix : "", count,
 					    idem.key ? &idem : NULL, req->who.key_id, &answer,

@@ -73,18 +73,13 @@ void h_member_create(struct request *req, struct response *res)
 	int status = 201;
 	int rc = read_member(req->json, &m, phone, &why);
 	m.key_id = req->who.key_id;
-	const char *key = header(req, "Idempotency-Key");
-	char scope[64], hash[65];
-	struct kp_idem idem = {.scope = scope, .key = key, .hash = hash};
-	if (!rc && key && (strlen(key) < 1 || strlen(key) > 200))
-		rc = kp_why(&why, KP_EINVAL, "Idempotency-Key: must be 1 to 200 bytes");
-	if (!rc && key) {
-		snprintf(scope, sizeof scope, "%lld:members", (long long)req->who.key_id);
-		request_hash(req, "members", hash);
-	}
+	struct kp_idem idem;
+	struct idem_buf buf;
 	if (!rc)
-		rc = kp_engine_member_create(req->engine, &m, key ? &idem : NULL, &answer, &status,
-					     &why);
+		rc = read_idempotency(req, "members", false, &idem, &buf, &why);
+	if (!rc)
+		rc = kp_engine_member_create(req->engine, &m, idem.key ? &idem : NULL, &answer,
+					     &status, &why);
 	if (rc)
 		respond_error(res, rc, &why);
 	else
@@ -158,33 +153,12 @@ void h_member_history(struct request *req, struct response *res)
 		respond(res, 200, answer);
 }
 
-/* An optional Idempotency-Key, scoped to the calling key and the route. */
-static int read_idem(struct request *req, const char *route, bool required, struct kp_idem *idem,
-		     char scope[96], char hash[65], struct kp_why *why)
-{
-	const char *key = header(req, "Idempotency-Key");
-	if (!key)
-		return required ? kp_why(why, KP_EINVAL, "Idempotency-Key: header is required")
-				: 0;
-	if (strlen(key) < 1 || strlen(key) > 200)
-		return kp_why(why, KP_EINVAL, "Idempotency-Key: must be 1 to 200 bytes");
-	snprintf(scope, 96, "%lld:%s", (long long)req->who.key_id, route);
-	/* the path's member is part of what the key stands for */
-	char salt[160];
-	snprintf(salt, sizeof salt, "%s:%s", route, req->params[0]);
-	request_hash(req, salt, hash);
-	idem->scope = scope;
-	idem->key = key;
-	idem->hash = hash;
-	return 0;
-}
-
 void h_card_replace(struct request *req, struct response *res)
 {
 	static const char *const fields[] = {"replace", NULL};
 	struct kp_why why = {""};
-	struct kp_idem idem = {0};
-	char scope[96], hash[65];
+	struct kp_idem idem;
+	struct idem_buf buf;
 	const char *old;
 	json_t *answer = NULL;
 	int status = 201;
@@ -192,7 +166,7 @@ void h_card_replace(struct request *req, struct response *res)
 	if (!rc)
 		rc = v_string(req->json, "", "replace", true, 1, KP_CARD_MAX, &old, &why);
 	if (!rc)
-		rc = read_idem(req, "cards", false, &idem, scope, hash, &why);
+		rc = read_idempotency(req, "cards", false, &idem, &buf, &why);
 	if (!rc)
 		rc = kp_engine_card_replace(req->engine, req->params[0], old,
 					    idem.key ? &idem : NULL, &answer, &status, &why);
@@ -296,8 +270,8 @@ void h_adjustment_create(struct request *req, struct response *res)
 {
 	static const char *const fields[] = {"points", "reason", NULL};
 	struct kp_why why = {""};
-	struct kp_idem idem = {0};
-	char scope[96], hash[65];
+	struct kp_idem idem;
+	struct idem_buf buf;
 	int64_t points = 0;
 	const char *reason;
 	json_t *answer = NULL;
@@ -308,7 +282,7 @@ void h_adjustment_create(struct request *req, struct response *res)
 	if (!rc)
 		rc = v_string(req->json, "", "reason", true, 1, KP_RECEIPT_MAX, &reason, &why);
 	if (!rc)
-		rc = read_idem(req, "adjustments", true, &idem, scope, hash, &why);
+		rc = read_idempotency(req, "adjustments", true, &idem, &buf, &why);
 	if (!rc)
 		rc = kp_engine_adjust(req->engine, req->params[0], points, reason, &idem,
 				      req->who.key_id, &answer, &status, &why);

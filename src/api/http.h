@@ -68,6 +68,21 @@ int acting_partner_for(const struct kp_principal *who, const char *named, const 
 int cross_partner(const struct request *req, const char *partner, const char *receipt_id,
 		  int rc, struct kp_why *why);
 
+/* Room for what read_idempotency points the kp_idem at. */
+struct idem_buf {
+	char scope[96];
+	char hash[65];
+};
+
+/*
+ * The Idempotency-Key header: scoped to the calling API key and `route`, and
+ * standing for the request's body salted with the route and the path's first
+ * parameter (a member's id, say). Without the header idem->key is NULL —
+ * KP_EINVAL when `required`. idem points into buf.
+ */
+int read_idempotency(const struct request *req, const char *route, bool required,
+		     struct kp_idem *idem, struct idem_buf *buf, struct kp_why *why);
+
 /* Parse the body into req->json: 0, or KP_EINVAL naming where and why. */
 int parse_json_body(struct request *req, struct kp_why *why);
 

@@ -362,3 +362,25 @@ void request_hash(const struct request *req, const char *salt, char out[65])
 	free(buf);
 	free(canon);
 }
+
+int read_idempotency(const struct request *req, const char *route, bool required,
+		     struct kp_idem *idem, struct idem_buf *buf, struct kp_why *why)
+{
+	assert(route && idem && buf);
+	*idem = (struct kp_idem){0};
+	const char *key = header(req, "Idempotency-Key");
+	if (!key)
+		return required ? kp_why(why, KP_EINVAL, "Idempotency-Key: header is required")
+				: 0;
+	if (strlen(key) < 1 || strlen(key) > 200)
+		return kp_why(why, KP_EINVAL, "Idempotency-Key: must be 1 to 200 bytes");
+	char salt[160];
+	snprintf(buf->scope, sizeof buf->scope, "%lld:%s", (long long)req->who.key_id, route);
+	if (req->n_params > 0)
+		snprintf(salt, sizeof salt, "%s:%s", route, req->params[0]);
+	else
+		snprintf(salt, sizeof salt, "%s", route);
+	request_hash(req, salt, buf->hash);
+	*idem = (struct kp_idem){.scope = buf->scope, .key = key, .hash = buf->hash};
+	return 0;
+}

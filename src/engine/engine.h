@@ -29,6 +29,7 @@
 #include "store/store.h"
 
 struct kp_engine;
+struct kp_idem; /* an Idempotency-Key; defined below */
 
 struct kp_why {
 	char text[320];
@@ -105,7 +106,11 @@ int kp_engine_ensure_admin_key(struct kp_engine *e, const char *secret, struct k
  * done by key `by_key_id` (0 = the command line).
  */
 int kp_engine_key_create(struct kp_engine *e, const char *role, const char *partner,
-			 int64_t by_key_id, json_t **answer, struct kp_why *why);
+			 int64_t by_key_id, const struct kp_idem *idem, json_t **answer,
+			 struct kp_why *why);
+
+/* With idem, a repeat answers as the first time but with "key": null: the
+ * secret is shown once and never stored. */
 
 /* Find the key for a presented secret. Returns 0 or KP_EUNAUTHORIZED. */
 int kp_engine_authenticate(struct kp_engine *e, const char *secret, struct kp_principal *out);
@@ -133,7 +138,8 @@ struct kp_partner_change {
  * audited as "partner.create" / "partner.update" by key_id. Answer: the partner
  * {"id","name","active","earn":{"percent":P}|null,"accrual_cost":N|null,"created_at"}. */
 int kp_engine_partner_add(struct kp_engine *e, const struct kp_partner_change *p,
-			  int64_t key_id, json_t **answer, struct kp_why *why);
+			  int64_t key_id, const struct kp_idem *idem, json_t **answer,
+			  struct kp_why *why);
 int kp_engine_partner_update(struct kp_engine *e, const struct kp_partner_change *p,
 			     int64_t key_id, json_t **answer, struct kp_why *why);
 /* {"items":[partner…]}: every partner, by id. */

@@ -108,12 +108,26 @@ struct key_job {
 	bool ensure; /* an existing key with this hash is fine */
 	bool audit;  /* record "key.create" by by_key_id */
 	int64_t by_key_id;
+	const struct kp_idem *idem; /* NULL = none */
+	json_t *replayed;           /* the kept answer of an earlier request with idem */
 	struct kp_why *why;
 };
+
+/* The key as the API shows it; the secret only to the request that made it. */
+static json_t *key_answer(const struct kp_key_row *row, const char *secret)
+{
+	return json_pack("{s:I,s:s?,s:s,s:s?}", "id", (json_int_t)row->id, "key", secret,
+			 "role", row->role, "partner", row->partner[0] ? row->partner : NULL);
+}
 
 static int key_run(struct kp_conn *c, void *arg)
 {
 	struct key_job *j = arg;
+	if (j->idem) {
+		int status, rc = idem_replay(c, j->idem, &j->replayed, &status, j->why);
+		if (rc != KP_ENOTFOUND)
+			return rc;
+	}
 	if (j->row.partner[0]) {
 		int rc = c->ops->partner_exists(c, j->row.partner);
 		if (rc == KP_ENOTFOUND)
@@ -140,10 +154,16 @@ static int key_run(struct kp_conn *c, void *arg)
 		return rc;
 	char target[24];
 	snprintf(target, sizeof target, "%lld", (long long)j->row.id);
-	return audit_write(c, j->by_key_id, "key.create", target,
-			   json_pack("{s:s,s:s?}", "role", j->row.role, "partner",
-				     j->row.partner[0] ? j->row.partner : NULL),
-			   j->row.created_at);
+	rc = audit_write(c, j->by_key_id, "key.create", target,
+			 json_pack("{s:s,s:s?}", "role", j->row.role, "partner",
+				   j->row.partner[0] ? j->row.partner : NULL),
+			 j->row.created_at);
+	if (rc || !j->idem)
+		return rc;
+	json_t *kept = key_answer(&j->row, NULL);
+	rc = kept ? idem_keep(c, j->idem, 201, kept, j->row.created_at) : KP_ENOMEM;
+	json_decref(kept);
+	return rc;
 }
 
 static int save_key(struct kp_engine *e, const char *secret, const char *role,
@@ -168,7 +188,8 @@ int kp_engine_ensure_admin_key(struct kp_engine *e, const char *secret, struct k
 }
 
 int kp_engine_key_create(struct kp_engine *e, const char *role, const char *partner,
-			 int64_t by_key_id, json_t **answer, struct kp_why *why)
+			 int64_t by_key_id, const struct kp_idem *idem, json_t **answer,
+			 struct kp_why *why)
 {
 	assert(role && answer);
 	bool is_pos = strcmp(role, "pos") == 0;
@@ -180,12 +201,13 @@ int kp_engine_key_create(struct kp_engine *e, const char *role, const char *part
 		return kp_why(why, KP_EINVAL, "partner: only pos keys belong to a partner");
 	char secret[KP_KEY_SECRET_LEN + 1];
 	new_secret(secret);
-	struct key_job j = {.why = why, .audit = true, .by_key_id = by_key_id};
+	struct key_job j = {.why = why, .audit = true, .by_key_id = by_key_id, .idem = idem};
 	int rc = save_key(e, secret, role, partner, false, &j);
-	if (rc)
+	if (rc) {
+		json_decref(j.replayed);
 		return rc;
-	*answer = json_pack("{s:I,s:s,s:s,s:s?}", "id", (json_int_t)j.row.id, "key", secret,
-			    "role", role, "partner", partner);
+	}
+	*answer = j.replayed ? j.replayed : key_answer(&j.row, secret);
 	return *answer ? 0 : KP_ENOMEM;
 }
 

@@ -85,7 +85,9 @@ struct partner_job {
 	const struct kp_partner_change *ch;
 	bool create;
 	int64_t key_id, now;
+	const struct kp_idem *idem; /* creation only; NULL = none */
 	struct kp_partner_row row;
+	json_t *answer;
 	struct kp_why *why;
 };
 
@@ -94,6 +96,13 @@ static int partner_run(struct kp_conn *c, void *arg)
 	struct partner_job *j = arg;
 	const struct kp_partner_change *ch = j->ch;
 	int rc = 0;
+	if (j->idem) {
+		int status;
+		rc = idem_replay(c, j->idem, &j->answer, &status, j->why);
+		if (rc != KP_ENOTFOUND)
+			return rc;
+		rc = 0;
+	}
 	if (j->create) {
 		rc = c->ops->partner_insert(c, ch->id, ch->name, j->now);
 		if (rc == KP_ECONFLICT)
@@ -110,35 +119,41 @@ static int partner_run(struct kp_conn *c, void *arg)
 	if (!rc)
 		rc = audit_write(c, j->key_id, j->create ? "partner.create" : "partner.update",
 				 ch->id, change_json(ch), j->now);
-	return rc;
+	if (!rc && !(j->answer = partner_json(&j->row)))
+		rc = KP_ENOMEM;
+	return rc || !j->idem ? rc : idem_keep(c, j->idem, 201, j->answer, j->now);
 }
 
 static int partner_write(struct kp_engine *e, const struct kp_partner_change *ch, bool create,
-			 int64_t key_id, json_t **answer, struct kp_why *why)
+			 int64_t key_id, const struct kp_idem *idem, json_t **answer,
+			 struct kp_why *why)
 {
 	assert(ch && ch->id && answer);
 	assert(!create || ch->name);
 	struct partner_job j = {.ch = ch, .create = create, .key_id = key_id,
-				.now = kp_engine_now(e), .why = why};
+				.now = kp_engine_now(e), .idem = idem, .why = why};
 	int rc = kp_writer_submit(e->writer, partner_run, &j);
-	if (rc)
+	if (rc) {
+		json_decref(j.answer);
 		return rc;
+	}
 	/* Cached pos keys carry their partner's state. */
 	key_cache_clear(e->keys);
-	*answer = partner_json(&j.row);
-	return *answer ? 0 : KP_ENOMEM;
+	*answer = j.answer;
+	return 0;
 }
 
 int kp_engine_partner_add(struct kp_engine *e, const struct kp_partner_change *p,
-			  int64_t key_id, json_t **answer, struct kp_why *why)
+			  int64_t key_id, const struct kp_idem *idem, json_t **answer,
+			  struct kp_why *why)
 {
-	return partner_write(e, p, true, key_id, answer, why);
+	return partner_write(e, p, true, key_id, idem, answer, why);
 }
 
 int kp_engine_partner_update(struct kp_engine *e, const struct kp_partner_change *p,
 			     int64_t key_id, json_t **answer, struct kp_why *why)
 {
-	return partner_write(e, p, false, key_id, answer, why);
+	return partner_write(e, p, false, key_id, NULL, answer, why);
 }
 
 int kp_engine_partners_list(struct kp_engine *e, json_t **answer, struct kp_why *why)

@@ -461,6 +461,37 @@ def audit_scenario(S, mid, key_ids, revoked):
     check_error("audit: a garbage cursor → 400", S.call("GET", "/v1/audit?cursor=x"), 400, "invalid_request")
 
 
+def idempotency_scenario(S):
+    """POST /v1/partners and POST /v1/keys take an Idempotency-Key like every other POST."""
+    h = {"Idempotency-Key": "partner-idem-1"}
+    body = {"id": "idem-shop", "name": "Idem shop"}
+    st, first, _ = S.call("POST", "/v1/partners", body, headers=h)
+    check("idem: partner created", (st, (first or {}).get("id")), (201, "idem-shop"))
+    check("idem: the same partner request again → the first answer",
+          S.call("POST", "/v1/partners", body, headers=h)[:2], (201, first))
+    check_error("idem: the key with another partner body → 409",
+                S.call("POST", "/v1/partners", {"id": "idem-shop-2", "name": "Two"}, headers=h),
+                409, "idempotency_conflict")
+    st, partners, _ = S.call("GET", "/v1/partners")
+    check("idem: exactly one of the two partners exists",
+          sorted(p["id"] for p in (partners or {}).get("items", []) if p["id"].startswith("idem-shop")),
+          ["idem-shop"])
+    h = {"Idempotency-Key": "key-idem-1"}
+    body = {"role": "pos", "partner": "idem-shop"}
+    st, k1, _ = S.call("POST", "/v1/keys", body, headers=h)
+    check_true("idem: key created with its secret", st == 201 and str(k1.get("key", "")).startswith("kp_"),
+               repr((st, k1)))
+    st, k2, _ = S.call("POST", "/v1/keys", body, headers=h)
+    check("idem: the repeat names the same key and does not show the secret again",
+          (st, k2), (201, dict(k1, key=None)))
+    st, listed, _ = S.call("GET", "/v1/keys?limit=1000")
+    check("idem: only one key was made",
+          len([k for k in (listed or {}).get("items", []) if k.get("partner") == "idem-shop"]), 1)
+    check_error("idem: the key with another key body → 409",
+                S.call("POST", "/v1/keys", {"role": "readonly"}, headers=h), 409,
+                "idempotency_conflict")
+
+
 def coalition_server():
     S = kptest.Server(PROGRAM, name="coalition")
     try:
@@ -476,6 +507,7 @@ def coalition_server():
             revoked = {}
             kptest.scenario(lambda: revoked.setdefault("id", revoke_scenario(S, mid)), "revoke")
             kptest.scenario(lambda: audit_scenario(S, mid, key_ids, revoked.get("id")), "audit")
+        kptest.scenario(lambda: idempotency_scenario(S), "idempotency keys")
         S.check_verify("the coalition")
         S.check_healthy("everything")
     finally:
