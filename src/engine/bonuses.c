@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/checked.h"
 #include "util/error.h"
 #include "util/timeutil.h"
 
@@ -197,31 +198,26 @@ static int day_run(struct kp_conn *c, void *arg)
 		       : c->ops->job_period_set(c, "birthday", j->today);
 }
 
-int pay_birthdays(struct kp_engine *e, const struct kp_program *p, int64_t now, int64_t *count)
+#define BIRTHDAY_CATCH_UP_DAYS 31
+
+/* Pay the birthdays whose bonus falls on local day `day` (days_before early). */
+static int pay_birthdays_of(struct kp_engine *e, const struct kp_program *p, int64_t now,
+			    int64_t day, int64_t *count)
 {
-	if (p->birthday_points == 0)
-		return 0;
-	/* The birthday whose bonus is due today, days_before early, in local time. */
-	int64_t local = now + p->utc_offset_s;
-	int64_t today = local / KP_SECONDS_PER_DAY - (local % KP_SECONDS_PER_DAY < 0);
 	int64_t y;
 	unsigned m, d;
-	char today_text[11], mmdd[6], leap_mmdd[6] = "";
-	kp_date_format(today, today_text);
-	kp_civil_from_days(today + p->birthday_days_before, &y, &m, &d);
+	char mmdd[6], leap_mmdd[6] = "";
+	kp_civil_from_days(day + p->birthday_days_before, &y, &m, &d);
 	snprintf(mmdd, sizeof mmdd, "%02u-%02u", m, d);
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	if (m == 2 && d == 28 && !leap)
 		snprintf(leap_mmdd, sizeof leap_mmdd, "02-29"); /* born on 29 February */
-	struct day_job dj = {.today = today_text, .read = true};
-	int rc = kp_writer_submit(e->writer, day_run, &dj);
-	if (rc || strcmp(dj.last, today_text) == 0)
-		return rc;
 	int64_t ids[200], after = 0;
 	size_t n;
 	do {
 		struct kp_conn *c;
-		if ((rc = reader_acquire(e, &c)))
+		int rc = reader_acquire(e, &c);
+		if (rc)
 			return rc;
 		rc = c->ops->members_born_on(c, mmdd, leap_mmdd[0] ? leap_mmdd : mmdd, after, ids,
 					     200, &n);
@@ -234,8 +230,30 @@ int pay_birthdays(struct kp_engine *e, const struct kp_program *p, int64_t now, 
 		*count += bj.paid;
 		after = n ? ids[n - 1] : after;
 	} while (n == 200);
+	return 0;
+}
+
+int pay_birthdays(struct kp_engine *e, const struct kp_program *p, int64_t now, int64_t *count)
+{
+	if (p->birthday_points == 0)
+		return 0;
+	int64_t local = now + p->utc_offset_s;
+	int64_t today = local / KP_SECONDS_PER_DAY - (local % KP_SECONDS_PER_DAY < 0);
+	char today_text[11];
+	kp_date_format(today, today_text);
+	struct day_job dj = {.today = today_text, .read = true};
+	int rc = kp_writer_submit(e->writer, day_run, &dj);
+	if (rc || strcmp(dj.last, today_text) == 0)
+		return rc;
+	/* Days the jobs did not run are caught up (a bounded number): a server that was
+	 * down on someone's birthday still pays it; the event id keeps it once a year. */
+	int64_t last, first = today;
+	if (dj.last[0] && kp_date_parse(dj.last, &last) == 0 && last < today)
+		first = today - kp_min64(today - last - 1, BIRTHDAY_CATCH_UP_DAYS);
+	for (int64_t day = first; !rc && day <= today; day++)
+		rc = pay_birthdays_of(e, p, now, day, count);
 	dj.read = false;
-	return kp_writer_submit(e->writer, day_run, &dj);
+	return rc ? rc : kp_writer_submit(e->writer, day_run, &dj);
 }
 
 /* ---- events a shop reports ------------------------------------------------ */

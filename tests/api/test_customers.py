@@ -585,6 +585,13 @@ def birthdays(S):
     jobs(S, "bday: 15 May local: Boris", {"birthday_bonuses": 1})
     check("bday: Boris got 500", avail(S, b2["id"]), {"available": 600, "pending": 0})
     check("bday: Bella still 600", avail(S, b1["id"]), {"available": 600, "pending": 0})
+    # Carl's bonus day is 17 May local; no jobs run that day: the next run catches it up.
+    b3 = register(S, "Carl", "+79012220004", birthday="1990-05-20")
+    S.set_clock("2027-05-18T12:00:00Z")
+    jobs(S, "bday: 18 May local, jobs missed 16 and 17 May: Carl caught up", {"birthday_bonuses": 1})
+    check("bday: Carl got 500", avail(S, b3["id"]), {"available": 600, "pending": 0})
+    S.set_clock("2027-05-19T12:00:00Z")
+    jobs(S, "bday: the next day: nothing more", {"birthday_bonuses": 0})
     S.set_clock("2028-05-13T21:00:00Z")
     jobs(S, "bday: a year later: Bella again", {"birthday_bonuses": 1})
     check("bday: Bella 1100", avail(S, b1["id"]), {"available": 1100, "pending": 0})
