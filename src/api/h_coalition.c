@@ -172,6 +172,17 @@ static int read_period(const struct request *req, int64_t *from, int64_t *to,
 	return 0;
 }
 
+void h_summary(struct request *req, struct response *res)
+{
+	struct kp_why why = {""};
+	json_t *a = NULL;
+	int64_t from, to;
+	int rc = read_period(req, &from, &to, &why);
+	if (!rc)
+		rc = kp_engine_summary(req->engine, from, to, &a, &why);
+	answer(res, rc, &why, 200, a);
+}
+
 void h_settlement(struct request *req, struct response *res)
 {
 	struct kp_why why = {""};

@@ -122,6 +122,6 @@ handler_fn h_purchase_quote, h_purchase_commit, h_purchase_get, h_refund_create;
 handler_fn h_purchase_confirm, h_purchase_cancel;
 /* coalitions and charity (api/h_coalition.c) */
 handler_fn h_partners_list, h_partner_update, h_keys_list, h_key_revoke, h_audit_list;
-handler_fn h_settlement, h_charity_report, h_donation_create;
+handler_fn h_summary, h_settlement, h_charity_report, h_donation_create;
 
 #endif

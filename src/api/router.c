@@ -35,6 +35,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/keys", ADMIN, NO_BODY, h_keys_list},
 	{"DELETE", "/v1/keys/{}", ADMIN, NO_BODY, h_key_revoke},
 	{"GET", "/v1/audit", ADMIN, NO_BODY, h_audit_list},
+	{"GET", "/v1/reports/summary", ADMIN | READONLY, NO_BODY, h_summary},
 	{"GET", "/v1/reports/settlement", ADMIN | READONLY, NO_BODY, h_settlement},
 	{"GET", "/v1/reports/charity", ADMIN | READONLY, NO_BODY, h_charity_report},
 	{"POST", "/v1/members/{}/donations", ADMIN | POS, JSON_BODY, h_donation_create},

@@ -173,6 +173,18 @@ bool kp_engine_receipt_elsewhere(struct kp_engine *e, const char *partner,
 /* ---- reports (engine/reports.c) ---- */
 
 /*
+ * The program's figures over [from, to) (instants; the API passes whole UTC
+ * days): members, active members, purchases, revenue (paid money less money
+ * refunded), average check, repeat-purchase rate, engagement (share of active
+ * members who redeemed), points issued / taken back / redeemed / expired in the
+ * period, points outstanding now and their value (the liability), breakage
+ * (expired ÷ issued) and churn (members active in the period of the same
+ * length before who bought nothing in this one). Answer: docs/api.md "Reports".
+ */
+int kp_engine_summary(struct kp_engine *e, int64_t from, int64_t to, json_t **answer,
+		      struct kp_why *why);
+
+/*
  * Settlement over [from, to) (instants; the API passes whole UTC days):
  * per partner the points issued and redeemed through its receipts, their
  * value, the net and the receipts (docs/api.md "Reports"). Every amount is

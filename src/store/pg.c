@@ -295,6 +295,26 @@ void pg_clear(struct pg_res *r)
 	r->rows = 0;
 }
 
+/* store op ints: the parameters go by count, each as 'i'. */
+static int pg_ints(struct kp_conn *base, enum kp_sql id, const int64_t *p, size_t n_params,
+		   int64_t *out, size_t n_out)
+{
+	struct pg_conn *c = (struct pg_conn *)base;
+	struct pg_res res;
+	assert(n_params <= 4 && n_out >= 1 && n_out <= 8);
+	int rc = n_params == 0   ? pg_one(c, id, &res, "")
+		 : n_params == 1 ? pg_one(c, id, &res, "i", p[0])
+		 : n_params == 2 ? pg_one(c, id, &res, "ii", p[0], p[1])
+		 : n_params == 3 ? pg_one(c, id, &res, "iii", p[0], p[1], p[2])
+				 : pg_one(c, id, &res, "iiii", p[0], p[1], p[2], p[3]);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n_out; i++)
+		out[i] = pg_int(&res, (int)i);
+	pg_clear(&res);
+	return 0;
+}
+
 int64_t pg_int(const struct pg_res *r, int col)
 {
 	assert(r->r && r->row >= 0 && r->row < r->rows);
@@ -628,6 +648,7 @@ const struct kp_store_ops kp_pg_ops = {
 	.keys_list = pg_keys_list,
 	.receipt_elsewhere = pg_receipt_elsewhere,
 	.settlement = pg_settlement,
+	.ints = pg_ints,
 	.charity = pg_charity,
 	.audit_list = pg_audit_list,
 	.close = pg_close,

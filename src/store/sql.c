@@ -207,4 +207,29 @@ const char *const kp_sql_common[Q_COUNT] = {
 			 "WHERE id < ? ORDER BY id DESC LIMIT ?",
 	[Q_JOB_SET] = "INSERT INTO job_state (name, last_period) VALUES (?, ?) "
 		      "ON CONFLICT (name) DO UPDATE SET last_period = excluded.last_period",
+	/* GET /v1/reports/summary: one row of integers each, over [from, to) */
+	[Q_SUM_MEMBERS] = "SELECT count(*) FROM members WHERE created_at < ?",
+	[Q_SUM_ACTIVE] = "SELECT count(DISTINCT member_id) FROM purchases WHERE status = 'committed' "
+			 "AND member_id IS NOT NULL AND at >= ? AND at < ?",
+	[Q_SUM_REPEAT] = "SELECT count(*) FROM (SELECT member_id FROM purchases WHERE "
+			 "status = 'committed' AND member_id IS NOT NULL AND at >= ? AND at < ? "
+			 "GROUP BY member_id HAVING count(*) >= 2) v",
+	[Q_SUM_REDEEMERS] = "SELECT count(DISTINCT member_id) FROM purchases WHERE "
+			    "status = 'committed' AND points_redeemed > 0 AND at >= ? AND at < ?",
+	[Q_SUM_PURCHASES] = "SELECT count(*), COALESCE(SUM(to_pay), 0) FROM purchases "
+			    "WHERE status = 'committed' AND at >= ? AND at < ?",
+	[Q_SUM_REFUNDED] = "SELECT COALESCE(SUM(money_refund), 0) FROM refunds WHERE at >= ? AND at < ?",
+	/* issued to members, taken back from them, redeemed net of returns, expired */
+	[Q_SUM_POINTS] = "SELECT COALESCE(SUM(CASE WHEN from_acc = 1 AND to_acc IN (4, 5, 6) "
+			 "THEN points ELSE 0 END), 0), COALESCE(SUM(CASE WHEN to_acc = 1 AND "
+			 "from_acc IN (4, 5, 6) THEN points ELSE 0 END), 0), COALESCE(SUM(CASE "
+			 "WHEN to_acc = 2 THEN points WHEN from_acc = 2 THEN -points ELSE 0 END), 0), "
+			 "COALESCE(SUM(CASE WHEN to_acc = 3 THEN points ELSE 0 END), 0) "
+			 "FROM transfers WHERE at >= ? AND at < ?",
+	[Q_SUM_OUTSTANDING] = "SELECT COALESCE(SUM(available + pending + debt), 0) FROM members",
+	/* members who bought in [a, b) and not in [b, c) */
+	[Q_SUM_CHURNED] = "SELECT count(*) FROM (SELECT DISTINCT member_id FROM purchases WHERE "
+			  "status = 'committed' AND member_id IS NOT NULL AND at >= ? AND at < ?) v "
+			  "WHERE member_id NOT IN (SELECT member_id FROM purchases WHERE "
+			  "status = 'committed' AND member_id IS NOT NULL AND at >= ? AND at < ?)",
 };

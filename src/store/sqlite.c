@@ -376,6 +376,7 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.keys_list = sqlite_keys_list,
 	.receipt_elsewhere = sqlite_receipt_elsewhere,
 	.settlement = sqlite_settlement,
+	.ints = sqlite_ints,
 	.charity = sqlite_charity,
 	.audit_list = sqlite_audit_list,
 	.close = sqlite_close,

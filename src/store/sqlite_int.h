@@ -81,6 +81,8 @@ int sqlite_idem_find(struct kp_conn *c, const char *scope, const char *key,
 int sqlite_idem_insert(struct kp_conn *c, const char *scope, const char *key, const char *hash,
 		       int status, const char *answer, int64_t now);
 int sqlite_verify(struct kp_conn *c, struct kp_verify_report *report);
+int sqlite_ints(struct kp_conn *c, enum kp_sql id, const int64_t *params, size_t n_params,
+		int64_t *out, size_t n_out);
 int sqlite_member_set_tier(struct kp_conn *c, int64_t id, const char *tier, int64_t since);
 int sqlite_member_add_spend(struct kp_conn *c, int64_t id, int64_t delta);
 int sqlite_member_spend_since(struct kp_conn *c, int64_t id, int64_t since, int64_t *spend);

@@ -229,3 +229,25 @@ int sqlite_audit_list(struct kp_conn *base, int64_t before_id, size_t limit,
 				    (int64_t)limit),
 			audit_row, &cb);
 }
+
+int sqlite_ints(struct kp_conn *base, enum kp_sql id, const int64_t *params, size_t n_params,
+		int64_t *out, size_t n_out)
+{
+	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	assert(n_params <= 4 && n_out >= 1 && n_out <= 8);
+	sqlite3_stmt *st = sqlite_stmt(c, id);
+	if (!st)
+		return KP_ESTORE;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	for (size_t i = 0; i < n_params; i++)
+		if (sqlite3_bind_int64(st, (int)i + 1, params[i]) != SQLITE_OK)
+			return KP_ESTORE;
+	int rc = sqlite_step_row(c, st);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n_out; i++)
+		out[i] = sqlite3_column_int64(st, (int)i);
+	sqlite3_reset(st);
+	return 0;
+}

@@ -26,6 +26,7 @@
 
 #include "ledger/ledger.h"
 #include "rules/rules.h" /* enum kp_coupon_kind */
+#include "store/sql.h"
 
 struct kp_conn; /* one connection, opaque */
 
@@ -461,6 +462,11 @@ struct kp_store_ops {
 	/* Audit entries with id < before_id (0 = from the newest), newest first, at most limit. */
 	int (*audit_list)(struct kp_conn *c, int64_t before_id, size_t limit,
 			  int (*fn)(void *arg, const struct kp_audit_row *row), void *arg);
+
+	/* Run statement id (store/sql.h) with n_params (≤ 4) integer parameters; it
+	 * returns one row of n_out (≤ 8) integers (NULL = 0). For the reports. */
+	int (*ints)(struct kp_conn *c, enum kp_sql id, const int64_t *params, size_t n_params,
+		    int64_t *out, size_t n_out);
 
 	/* Check every ledger invariant over the whole database (docs/architecture.md). */
 	int (*verify)(struct kp_conn *c, struct kp_verify_report *report);

@@ -173,6 +173,48 @@ def tls_scenario():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def summary_scenario():
+    """GET /v1/reports/summary with figures worked out by hand."""
+    S = kptest.Server({"earn": {"percent": 5}, "burn": {"max_percent": 50},
+                       "expiry": {"days": 30}}, name="summary")
+    S.set_clock("2027-01-10T10:00:00Z")
+    a = S.call("POST", "/v1/members", {"phone": "+79005550301", "consents": CONSENTS})[1]["id"]
+    b = S.call("POST", "/v1/members", {"phone": "+79005550302", "consents": CONSENTS})[1]["id"]
+    S.call("POST", "/v1/purchases", basket("SU-1", a, 200000))            # earns 100
+    S.call("POST", "/v1/purchases", basket("SU-2", a, 100000, redeem=50))  # pays 95000, earns 47
+    S.call("POST", "/v1/purchases", basket("SU-3", b, 100000))            # earns 50
+    st, f, _ = S.call("POST", "/v1/purchases/SU-3/refunds", {"refund_id": "SU-3F"})
+    check("summary: B's purchase refunded", (st, f.get("money_refund"), f.get("points_reversed")),
+          (201, 100000, 50))
+    st, r, _ = S.call("GET", "/v1/reports/summary?from=2027-01-01&to=2027-01-31")
+    check("summary: January", (st, r), (200, {
+        "from": "2027-01-01", "to": "2027-01-31", "members": 2, "active_members": 2,
+        "purchases": 3, "revenue": 295000, "average_check": 98333,
+        "repeat_purchase_rate": 0.5, "engagement_rate": 0.5, "points_issued": 197,
+        "points_taken_back": 50, "points_redeemed": 50, "points_expired": 0,
+        "points_outstanding": 97, "liability": 9700, "breakage_rate": 0.0, "churn_rate": 0.0}))
+    S.set_clock("2027-02-15T10:00:00Z")
+    st, j, _ = S.call("POST", "/v1/admin/jobs/run")
+    check("summary: A's 97 points expire", (st, j.get("expired_points")), (200, 97))
+    st, r, _ = S.call("GET", "/v1/reports/summary?from=2027-02-01&to=2027-02-28")
+    check("summary: February: no purchases, both January buyers churned, the rest expired",
+          (st, {k: r.get(k) for k in ("purchases", "revenue", "average_check", "points_issued",
+                                       "points_expired", "points_outstanding", "liability",
+                                       "breakage_rate", "churn_rate", "active_members")}),
+          (200, {"purchases": 0, "revenue": 0, "average_check": 0, "points_issued": 0,
+                 "points_expired": 97, "points_outstanding": 0, "liability": 0,
+                 "breakage_rate": 0.0, "churn_rate": 1.0, "active_members": 0}))
+    check("summary: the whole year's breakage is 97 of 197",
+          S.call("GET", "/v1/reports/summary?from=2027-01-01&to=2027-12-31")[1].get("breakage_rate"),
+          round(97 / 197, 4))
+    kptest.check_error("summary: a bad period → 400",
+                       S.call("GET", "/v1/reports/summary?from=2027-02-01&to=2027-01-01"), 400,
+                       "invalid_request")
+    rc, out = S.verify()
+    check_true("summary: verify", rc == 0 and out.startswith("ok"), out[:200])
+    S.stop()
+
+
 def main():
     S = kptest.Server(PROGRAM, name="ops")
     kptest.scenario(lambda: logs_scenario(S), "logs")
@@ -180,6 +222,7 @@ def main():
     S.stop()
     kptest.scenario(shutdown_scenario, "shutdown")
     kptest.scenario(tls_scenario, "tls")
+    kptest.scenario(summary_scenario, "summary report")
     kptest.summary()
 
 
