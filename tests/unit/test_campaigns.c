@@ -14,6 +14,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_random.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1046,29 +1048,6 @@ static void test_docs_worked_example(void **state)
 #define MAX_RANDOM_CARDS 3
 #define DAY 86400
 
-/* splitmix64: small, and its state lives in the test, not in libc. */
-struct rng {
-	uint64_t state;
-};
-
-static uint64_t next_u64(struct rng *g)
-{
-	uint64_t z = (g->state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static int64_t pick(struct rng *g, int64_t lo, int64_t hi)
-{
-	return lo + (int64_t)(next_u64(g) % (uint64_t)(hi - lo + 1));
-}
-
-static bool chance(struct rng *g, int percent)
-{
-	return pick(g, 1, 100) <= percent;
-}
 
 /* Sorted pools, so any subset taken in pool order is sorted as the program requires. */
 static char *const skus[POOL] = {"s0", "s1", "s2", "s3", "s4"};
@@ -1534,8 +1513,7 @@ static void run_property_case(struct rng *g, unsigned seed, int iteration, struc
 
 static void test_property_campaigns(void **state)
 {
-	const char *env = getenv("KP_TEST_SEED");
-	unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+	unsigned seed = property_seed();
 	struct rng g = {seed};
 	struct kp_line_in lines[PROPERTY_LINES];
 	struct kp_line_result out[PROPERTY_LINES];

@@ -14,6 +14,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_random.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -582,29 +584,6 @@ static void test_points_overflow(void **state)
 #define PROPERTY_COUPONS 6
 #define POOL 5
 
-/* splitmix64: small, and its state lives in the test, not in libc. */
-struct rng {
-	uint64_t state;
-};
-
-static uint64_t next_u64(struct rng *g)
-{
-	uint64_t z = (g->state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static int64_t pick(struct rng *g, int64_t lo, int64_t hi)
-{
-	return lo + (int64_t)(next_u64(g) % (uint64_t)(hi - lo + 1));
-}
-
-static bool chance(struct rng *g, int percent)
-{
-	return pick(g, 1, 100) <= percent;
-}
 
 static const char *const skus[POOL] = {"s0", "s1", "s2", "s3", "s4"};
 static const char *const categories[POOL] = {"c0", "c1", "c2", "c3", "c4"};
@@ -947,8 +926,7 @@ static void run_property_case(struct rng *g, struct property_case *c,
 
 static void test_property_coupons(void **state)
 {
-	const char *env = getenv("KP_TEST_SEED");
-	unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+	unsigned seed = property_seed();
 	struct rng g = {seed};
 	static struct property_case c;
 	struct kp_line_in lines[PROPERTY_LINES];

@@ -14,6 +14,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_random.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -699,24 +701,11 @@ static void test_names_and_deltas(void **state)
 #define PROP_POSTINGS 4096 /* ≥ PROP_MAX_STEPS × 3 × (PROP_LOTS + 1) */
 #define N_ACCOUNTS 7	   /* enum kp_account values are 1..6 */
 
-struct rng {
-	uint64_t state;
-};
-
-/* splitmix64: tiny, good enough, and the whole run follows from one seed. */
-static uint64_t rng_next(struct rng *r)
-{
-	uint64_t z = (r->state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* Uniform enough in [0, n) for the small n used here. */
 static int64_t rng_below(struct rng *r, int64_t n)
 {
 	assert_true(n > 0);
-	return (int64_t)(rng_next(r) % (uint64_t)n);
+	return (int64_t)(next_u64(r) % (uint64_t)n);
 }
 
 /* The member, and what its postings so far say it should be. */
@@ -1109,15 +1098,6 @@ static bool model_step(struct model *md, const char **op_name)
 	md->why[0] = '\0';
 	remember(md, &b);
 	return ops[k].run(md, &b, room);
-}
-
-static unsigned property_seed(void)
-{
-	const char *env = getenv("KP_TEST_SEED");
-
-	if (env != NULL && *env != '\0')
-		return (unsigned)strtoul(env, NULL, 10);
-	return (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
 }
 
 static void test_property_random_sequences(void **state)

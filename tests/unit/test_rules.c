@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_random.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -796,30 +798,6 @@ static void test_allocate_einval(void **state)
 #define CATEGORY_POOL 3
 #define PROPERTY_LINES 40
 
-/* splitmix64: small, and its state lives in the test, not in libc. */
-struct rng {
-	uint64_t state;
-};
-
-static uint64_t next_u64(struct rng *g)
-{
-	uint64_t z = (g->state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform enough in [lo, hi] for a test. */
-static int64_t pick(struct rng *g, int64_t lo, int64_t hi)
-{
-	return lo + (int64_t)(next_u64(g) % (uint64_t)(hi - lo + 1));
-}
-
-static bool chance(struct rng *g, int percent)
-{
-	return pick(g, 1, 100) <= percent;
-}
 
 /* A random program built by hand, with the same shape the compiler makes. */
 struct random_program {
@@ -1085,8 +1063,7 @@ static void run_property_case(struct rng *g, unsigned seed, int iteration,
 
 static void test_property_random_baskets(void **state)
 {
-	const char *env = getenv("KP_TEST_SEED");
-	unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+	unsigned seed = property_seed();
 	struct rng g = {seed};
 	struct kp_line_in lines[PROPERTY_LINES];
 	struct kp_line_result out[PROPERTY_LINES];
