@@ -53,6 +53,10 @@ static int run_attempt(struct kp_conn *c, struct job *batch)
 {
 	int rc = c->ops->begin(c);
 	for (struct job *j = batch; j; j = j->next) {
+		/* If the store rolled the transaction back by itself (a full disk, an I/O
+		 * error), the jobs before are lost and the rest must not run outside it. */
+		if (!rc && !c->ops->in_transaction(c))
+			rc = KP_EBUSY;
 		if (rc) {
 			j->rc = rc;
 			continue;
@@ -61,6 +65,8 @@ static int run_attempt(struct kp_conn *c, struct job *batch)
 		if (j->rc == KP_ERETRY)
 			rc = KP_ERETRY; /* the transaction is lost: the rest waits for the next attempt */
 	}
+	if (!rc && !c->ops->in_transaction(c))
+		rc = KP_EBUSY;
 	if (!rc)
 		rc = c->ops->commit(c);
 	if (rc)

@@ -552,7 +552,14 @@ int pg_open(const char *uri, bool create, struct kp_conn **out, char *err, size_
 	return 0;
 }
 
+static bool pg_in_transaction(struct kp_conn *base)
+{
+	const struct pg_conn *c = (const struct pg_conn *)base;
+	return c->in_txn && !c->lost;
+}
+
 const struct kp_store_ops kp_pg_ops = {
+	.in_transaction = pg_in_transaction,
 	.name = "postgres",
 	.begin = pg_begin,
 	.commit = pg_commit,
