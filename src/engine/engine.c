@@ -97,7 +97,10 @@ static int load_version(struct kp_engine *e, struct kp_conn *c, int64_t version,
 		return KP_ETOOLARGE;
 	}
 	if (!e->programs[v]) {
-		rc = kp_rules_program_compile(doc, strlen(doc), &e->programs[v], err, sizeof err);
+		struct kp_program *p = NULL;
+		rc = kp_rules_program_compile(doc, strlen(doc), &p, err, sizeof err);
+		if (!rc) /* published whole: readers look without the lock */
+			__atomic_store_n(&e->programs[v], p, __ATOMIC_RELEASE);
 		if (rc)
 			fprintf(stderr, "kopilka: stored program version %lld: %s\n",
 				(long long)v, err);
@@ -116,6 +119,15 @@ int kp_engine_program(struct kp_engine *e, int64_t version, const struct kp_prog
 		return KP_ENOPROGRAM;
 	if (version < 0 || version > MAX_PROGRAM_VERSIONS)
 		return KP_ENOTFOUND;
+	/* A compiled version never changes or goes away while the engine is
+	 * open, so the hot path reads it without the lock. */
+	const struct kp_program *compiled = __atomic_load_n(&e->programs[version], __ATOMIC_ACQUIRE);
+	if (compiled) {
+		*out = compiled;
+		if (version_out)
+			*version_out = version;
+		return 0;
+	}
 	pthread_mutex_lock(&e->programs_lock);
 	int rc = 0;
 	if (!e->programs[version]) {
@@ -166,8 +178,10 @@ int kp_engine_program_put(struct kp_engine *e, const char *doc, size_t len, int6
 		return rc ? rc : kp_why(why, KP_ETOOLARGE, "too many program versions");
 	}
 	pthread_mutex_lock(&e->programs_lock);
-	assert(!e->programs[j.version]);
-	e->programs[j.version] = p;
+	if (e->programs[j.version]) /* a reader asked for it by number first */
+		kp_rules_program_free(p);
+	else
+		__atomic_store_n(&e->programs[j.version], p, __ATOMIC_RELEASE);
 	atomic_store(&e->current_version, j.version);
 	pthread_mutex_unlock(&e->programs_lock);
 	*version = j.version;
