@@ -33,6 +33,7 @@
 #include "engine/engine.h"
 #include "ledger/ledger.h"
 #include "util/error.h"
+#include "util/memtune.h"
 #include "workload.h"
 
 #define MAX_THREADS 256
@@ -112,12 +113,12 @@ static void *committer(void *arg)
 			.partner = "main", .channel = KP_CHANNEL_STORE, .lines = b.lines,
 			.n_lines = b.n_lines, .redeem_points = b.redeem_points, .hash = hash,
 		};
-		json_t *answer = NULL;
+		char *answer = NULL;
 		bool replay = false;
 		struct kp_why why = {{0}};
 		int rc = kp_engine_purchase_commit(r->e, &req, &answer, &replay, &why);
 		atomic_fetch_add(rc ? &r->failed : &r->ok, 1);
-		json_decref(answer);
+		free(answer);
 	}
 	return NULL;
 }
@@ -332,6 +333,7 @@ int main(int argc, char **argv)
 {
 	const char *db = NULL;
 	long long members = 10000, threads = 64, seconds = 10, seed = 2;
+	kp_memory_tune_for_server(); /* as `kopilka serve` does */
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
 		if (!strcmp(k, "--db")) db = v;

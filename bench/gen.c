@@ -109,7 +109,7 @@ static void make_purchases(struct gen *g)
 			.partner = "main", .channel = KP_CHANNEL_STORE, .lines = b.lines,
 			.n_lines = b.n_lines, .redeem_points = b.redeem_points, .hash = hash,
 		};
-		json_t *answer = NULL;
+		char *answer = NULL;
 		bool replay = false;
 		struct kp_why why = {{0}};
 		int rc = kp_engine_purchase_commit(g->e, &req, &answer, &replay, &why);
@@ -118,7 +118,7 @@ static void make_purchases(struct gen *g)
 			fprintf(stderr, "gen: purchase %s: %s %s\n", receipt, kp_strerror(rc),
 				why.text);
 		}
-		json_decref(answer);
+		free(answer);
 	}
 }
 

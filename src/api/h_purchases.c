@@ -16,7 +16,7 @@ void h_purchase_quote(struct request *req, struct response *res)
 {
 	struct basket_in b = {0};
 	struct kp_why why = {""};
-	json_t *answer = NULL;
+	char *answer = NULL;
 	int rc = api_read_basket(req->json, &req->who, false, &b, &why);
 	if (!rc)
 		rc = kp_engine_purchase_quote(req->engine, &b.req, &answer, &why);
@@ -24,14 +24,14 @@ void h_purchase_quote(struct request *req, struct response *res)
 	if (rc)
 		respond_error(res, rc, &why);
 	else
-		respond(res, 200, answer);
+		respond_text(res, 200, answer);
 }
 
 void h_purchase_commit(struct request *req, struct response *res)
 {
 	struct basket_in b = {0};
 	struct kp_why why = {""};
-	json_t *answer = NULL;
+	char *answer = NULL;
 	bool replay = false;
 	int rc = api_read_basket(req->json, &req->who, true, &b, &why);
 	if (!rc)
@@ -40,7 +40,7 @@ void h_purchase_commit(struct request *req, struct response *res)
 	if (rc)
 		respond_error(res, rc, &why);
 	else
-		respond(res, replay ? 200 : 201, answer);
+		respond_text(res, replay ? 200 : 201, answer);
 }
 
 void h_purchase_get(struct request *req, struct response *res)

@@ -41,6 +41,8 @@ struct response {
 
 /* Fill the answer. These take ownership of body. */
 void respond(struct response *res, int status, json_t *body);
+/* Fill the answer with JSON text (malloc'ed; taken over, NULL = out of memory). */
+void respond_text(struct response *res, int status, char *json_text);
 /* An error answer for code err, with why's text or the code's default message. */
 void respond_error(struct response *res, int err, const struct kp_why *why);
 /* Shorthand for an error with a formatted message. */

@@ -271,10 +271,27 @@ void respond(struct response *res, int status, json_t *body)
 {
 	assert(status >= 200 && status < 600);
 	json_decref(res->body);
+	free(res->text);
+	res->text = NULL;
 	res->status = body ? status : 500;
 	res->body = body ? body
 			 : json_pack("{s:{s:s,s:s}}", "error", "code", "internal", "message",
 				     "out of memory");
+}
+
+void respond_text(struct response *res, int status, char *json_text)
+{
+	if (!json_text) {
+		respond(res, status, NULL);
+		return;
+	}
+	assert(status >= 200 && status < 600);
+	json_decref(res->body);
+	free(res->text);
+	res->body = NULL;
+	res->text = json_text;
+	res->content_type = NULL; /* application/json */
+	res->status = status;
 }
 
 void respond_error(struct response *res, int err, const struct kp_why *why)

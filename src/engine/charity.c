@@ -36,9 +36,8 @@ static int give(struct kp_conn *c, const char *fund, int64_t points, int64_t pur
 	return c->ops->transfer_insert(c, &t);
 }
 
-int charity_give(struct kp_conn *c, const json_t *answer, int64_t purchase_id, int64_t now)
+static int give_funds(struct kp_conn *c, const json_t *funds, int64_t purchase_id, int64_t now)
 {
-	const json_t *funds = json_object_get(answer, "charity_points");
 	const char *fund;
 	const json_t *v;
 	int rc = 0;
@@ -54,11 +53,17 @@ int charity_give(struct kp_conn *c, const json_t *answer, int64_t purchase_id, i
 	return rc;
 }
 
+int charity_give(struct kp_conn *c, const json_t *answer, int64_t purchase_id, int64_t now)
+{
+	return give_funds(c, json_object_get(answer, "charity_points"), purchase_id, now);
+}
+
 int charity_on_purchase(struct kp_conn *c, const struct kp_program *p,
 			const struct kp_purchase_req *req, int tier, const struct kp_result *result,
-			int64_t purchase_id, int64_t now, json_t *answer)
+			int64_t purchase_id, int64_t now, json_t **funds_out)
 {
-	assert(c && p && req && result && answer && purchase_id > 0);
+	assert(c && p && req && result && funds_out && purchase_id > 0);
+	*funds_out = NULL;
 	struct kp_basket basket = {.lines = req->lines, .n_lines = req->n_lines,
 				   .channel = req->channel, .now = now, .partner = req->partner};
 	struct kp_member_in member = {.tier = tier};
@@ -82,8 +87,8 @@ int charity_on_purchase(struct kp_conn *c, const struct kp_program *p,
 		json_decref(funds);
 		return rc;
 	}
-	json_object_set_new(answer, "charity_points", funds);
-	return req->hold ? 0 : charity_give(c, answer, purchase_id, now);
+	*funds_out = funds;
+	return req->hold ? 0 : give_funds(c, funds, purchase_id, now);
 }
 
 struct donate_job {

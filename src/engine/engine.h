@@ -356,12 +356,15 @@ struct kp_purchase_req {
 	bool hold;                  /* two-phase: reserve now, confirm or cancel later */
 };
 
+/* The answer of a quote and of a commit is JSON text (malloc'ed, the caller
+ * frees it): what the HTTP layer sends, byte for byte, and what a repeated
+ * commit of the receipt answers again. */
 int kp_engine_purchase_quote(struct kp_engine *e, const struct kp_purchase_req *req,
-			     json_t **answer, struct kp_why *why);
+			     char **answer, struct kp_why *why);
 
 /* Commit; *replay is true when this receipt was already committed with this body. */
 int kp_engine_purchase_commit(struct kp_engine *e, const struct kp_purchase_req *req,
-			      json_t **answer, bool *replay, struct kp_why *why);
+			      char **answer, bool *replay, struct kp_why *why);
 
 /*
  * Two-phase purchases (engine/holds.c). A hold reserved the points to spend,

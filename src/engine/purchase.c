@@ -14,6 +14,7 @@
 
 #include "engine/bonuses.h"
 #include "engine/codes.h"
+#include "util/jsonw.h"
 #include "util/error.h"
 #include "util/timeutil.h"
 
@@ -93,79 +94,142 @@ static int compute(struct kp_engine *e, struct kp_conn *c, const struct kp_purch
 	return rc;
 }
 
-static json_t *lines_json(const struct kp_purchase_req *req, const struct kp_result *r)
+/* What a commit adds to the quote's answer. */
+struct commit_extras {
+	const char *status;            /* "committed" or "held" */
+	int64_t at, hold_expires_at;   /* hold_expires_at 0 unless held */
+	const json_t *issued, *paid;   /* certificates issued and paid (arrays) */
+	const json_t *charity;         /* {"<fund>": points} or NULL */
+};
+
+static void write_lines(struct jw *w, const struct kp_purchase_req *req, const struct kp_result *r)
 {
-	json_t *lines = json_array();
-	for (size_t i = 0; lines && i < req->n_lines; i++) {
+	jw_array_begin(w);
+	for (size_t i = 0; i < req->n_lines; i++) {
 		const struct kp_line_result *l = &r->lines[i];
-		json_array_append_new(
-			lines, json_pack("{sssIsIsIsIsIsIsI}", "sku", req->lines[i].sku, "qty",
-					 (json_int_t)req->lines[i].qty, "amount",
-					 (json_int_t)l->amount, "discount", (json_int_t)l->discount,
-					 "points", (json_int_t)l->points, "certificates",
-					 (json_int_t)l->certificates, "paid", (json_int_t)l->paid,
-					 "earned", (json_int_t)l->earned));
+		jw_object_begin(w);
+		jw_key(w, "amount"), jw_int(w, l->amount);
+		jw_key(w, "certificates"), jw_int(w, l->certificates);
+		jw_key(w, "discount"), jw_int(w, l->discount);
+		jw_key(w, "earned"), jw_int(w, l->earned);
+		jw_key(w, "paid"), jw_int(w, l->paid);
+		jw_key(w, "points"), jw_int(w, l->points);
+		jw_key(w, "qty"), jw_int(w, req->lines[i].qty);
+		jw_key(w, "sku"), jw_string(w, req->lines[i].sku);
+		jw_object_end(w);
 	}
-	return lines;
+	jw_array_end(w);
 }
 
-/* Points each campaign added, by id (only those that added any): its budget cost. */
-static json_t *campaign_points_json(const struct computed *cp)
+/* Points each campaign added, by id in key order (only those that added any): its budget cost. */
+static void write_campaign_points(struct jw *w, const struct computed *cp)
 {
-	json_t *o = json_object();
-	for (size_t i = 0; o && i < cp->program->n_campaigns; i++)
-		if (cp->result.campaign_points[i] > 0)
-			json_object_set_new(o, cp->program->campaigns[i].id,
-					    json_integer(cp->result.campaign_points[i]));
-	return o;
+	const struct kp_program *p = cp->program;
+	size_t order[KP_MAX_CAMPAIGNS], n = 0;
+	for (size_t i = 0; i < p->n_campaigns; i++) {
+		if (cp->result.campaign_points[i] <= 0)
+			continue;
+		size_t k = n++; /* insertion sort by id: a handful at most */
+		while (k > 0 && strcmp(p->campaigns[order[k - 1]].id, p->campaigns[i].id) > 0) {
+			order[k] = order[k - 1];
+			k--;
+		}
+		order[k] = i;
+	}
+	jw_object_begin(w);
+	for (size_t k = 0; k < n; k++)
+		jw_key(w, p->campaigns[order[k]].id), jw_int(w, cp->result.campaign_points[order[k]]);
+	jw_object_end(w);
 }
 
 /* What each coupon did: money off, or points added. */
-static json_t *coupons_json(const struct computed *cp)
+static void write_coupons(struct jw *w, const struct computed *cp)
 {
 	static const char *const kinds[] = {"percent", "amount", "points"};
-	json_t *list = json_array();
-	for (size_t i = 0; list && i < cp->codes.n_coupons; i++)
-		json_array_append_new(list, json_pack("{s:s,s:s,s:I}", "code",
-						      cp->codes.coupons[i].code, "kind",
-						      kinds[cp->codes.coupons[i].kind], "value",
-						      (json_int_t)cp->result.coupon_value[i]));
-	return list;
+	jw_array_begin(w);
+	for (size_t i = 0; i < cp->codes.n_coupons; i++) {
+		jw_object_begin(w);
+		jw_key(w, "code"), jw_string(w, cp->codes.coupons[i].code);
+		jw_key(w, "kind"), jw_string(w, kinds[cp->codes.coupons[i].kind]);
+		jw_key(w, "value"), jw_int(w, cp->result.coupon_value[i]);
+		jw_object_end(w);
+	}
+	jw_array_end(w);
 }
 
-static json_t *applied_json(const struct kp_result *r)
+static void write_time(struct jw *w, int64_t t)
 {
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < r->n_applied; i++)
-		json_array_append_new(a, json_string(r->applied[i]));
-	return a;
+	char text[21];
+	kp_time_format(t, text);
+	jw_string(w, text);
 }
 
-/* The answer shared by quote and commit (docs/api.md, "Purchases"). */
-static json_t *purchase_json(const struct kp_purchase_req *req, const struct computed *cp)
+/*
+ * The answer shared by quote and commit (docs/api.md, "Purchases"), with
+ * the commit's own fields when x is not NULL. Keys in sorted order: the
+ * text is what jansson prints with JSON_SORT_KEYS (util/jsonw.h), so a
+ * stored answer read back and printed again is the same bytes.
+ */
+static char *purchase_answer(const struct kp_purchase_req *req, const struct computed *cp,
+			     const struct commit_extras *x)
 {
 	const struct kp_result *r = &cp->result;
-	char id[24];
-	member_id_text(cp->ms.row.id, id);
-	json_t *a = json_pack(
-		"{s:s?,s:s?,s:s,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:b,s:o,s:o,s:I}", "receipt_id",
-		req->receipt_id, "member", cp->has_member ? id : NULL, "partner", req->partner,
-		"subtotal", (json_int_t)r->subtotal, "discount", (json_int_t)r->discount,
-		"points_redeemed", (json_int_t)r->points_redeemed, "max_redeemable",
-		(json_int_t)r->max_redeemable, "redeem_clamped", r->redeem_clamped, "certificates",
-		(json_int_t)r->certificates, "to_pay", (json_int_t)r->to_pay, "points_earned",
-		(json_int_t)r->points_earned, "points_pending",
-		r->points_earned > 0 && cp->program->hold_days > 0, "lines", lines_json(req, r),
-		"applied", applied_json(r), "program_version", (json_int_t)cp->version);
-	if (a) {
-		json_object_set_new(a, "coupons", coupons_json(cp));
-		json_object_set_new(a, "campaign_points", campaign_points_json(cp));
+	char member[24];
+	member_id_text(cp->ms.row.id, member);
+	struct jw w;
+	jw_init(&w);
+	jw_object_begin(&w);
+	jw_key(&w, "applied");
+	jw_array_begin(&w);
+	for (size_t i = 0; i < r->n_applied; i++)
+		jw_string(&w, r->applied[i]);
+	jw_array_end(&w);
+	if (x)
+		jw_key(&w, "at"), write_time(&w, x->at);
+	if (x && cp->has_member) {
+		const struct kp_member_points *m = &cp->ms.points;
+		jw_key(&w, "balance");
+		jw_object_begin(&w);
+		jw_key(&w, "available"), jw_int(&w, m->available + m->debt);
+		jw_key(&w, "pending"), jw_int(&w, m->pending);
+		jw_object_end(&w);
 	}
-	return a;
+	jw_key(&w, "campaign_points"), write_campaign_points(&w, cp);
+	jw_key(&w, "certificates"), jw_int(&w, r->certificates);
+	if (x) {
+		jw_key(&w, "certificates_issued"), jw_json(&w, x->issued);
+		jw_key(&w, "certificates_paid"), jw_json(&w, x->paid);
+		if (x->charity)
+			jw_key(&w, "charity_points"), jw_json(&w, x->charity);
+	}
+	jw_key(&w, "coupons"), write_coupons(&w, cp);
+	jw_key(&w, "discount"), jw_int(&w, r->discount);
+	if (x && x->hold_expires_at)
+		jw_key(&w, "hold_expires_at"), write_time(&w, x->hold_expires_at);
+	jw_key(&w, "lines"), write_lines(&w, req, r);
+	jw_key(&w, "max_redeemable"), jw_int(&w, r->max_redeemable);
+	jw_key(&w, "member"), jw_string(&w, cp->has_member ? member : NULL);
+	jw_key(&w, "partner"), jw_string(&w, req->partner);
+	jw_key(&w, "points_earned"), jw_int(&w, r->points_earned);
+	jw_key(&w, "points_pending"), jw_bool(&w, r->points_earned > 0 && cp->program->hold_days > 0);
+	jw_key(&w, "points_redeemed"), jw_int(&w, r->points_redeemed);
+	jw_key(&w, "program_version"), jw_int(&w, cp->version);
+	jw_key(&w, "receipt_id"), jw_string(&w, req->receipt_id);
+	jw_key(&w, "redeem_clamped"), jw_bool(&w, r->redeem_clamped);
+	if (x)
+		jw_key(&w, "status"), jw_string(&w, x->status);
+	jw_key(&w, "subtotal"), jw_int(&w, r->subtotal);
+	if (x) {
+		const char *tier = cp->has_member ? tier_name(cp->program, cp->ms.tier) : NULL;
+		jw_key(&w, "tier"), jw_string(&w, tier);
+	}
+	jw_key(&w, "to_pay"), jw_int(&w, r->to_pay);
+	jw_object_end(&w);
+	return jw_finish(&w);
 }
 
 int kp_engine_purchase_quote(struct kp_engine *e, const struct kp_purchase_req *req,
-			     json_t **answer, struct kp_why *why)
+			     char **answer, struct kp_why *why)
 {
 	assert(req && answer && req->partner);
 	struct kp_conn *c;
@@ -175,7 +239,7 @@ int kp_engine_purchase_quote(struct kp_engine *e, const struct kp_purchase_req *
 	struct computed cp;
 	rc = compute(e, c, req, kp_engine_now(e), &cp, why);
 	reader_release(e, c);
-	if (!rc && !(*answer = purchase_json(req, &cp)))
+	if (!rc && !(*answer = purchase_answer(req, &cp, NULL)))
 		rc = KP_ENOMEM;
 	computed_release(&cp);
 	return rc;
@@ -187,10 +251,29 @@ struct commit_job {
 	struct kp_engine *e;
 	const struct kp_purchase_req *req;
 	int64_t now;
-	json_t *answer;
+	char *answer;                   /* the answer's text, as stored */
+	int64_t earned, redeemed;       /* points, for the engine's counters */
 	bool replay;
 	struct kp_why *why;
 };
+
+/*
+ * A stored answer as the HTTP layer sends it. Answers are stored as
+ * written (util/jsonw.h prints what jansson prints), except that a
+ * confirmed or cancelled hold, and databases from before, store jansson's
+ * ASCII-only form; those are printed again so that every repeat of a
+ * receipt answers the same bytes.
+ */
+static char *stored_answer_text(char *stored)
+{
+	if (!strstr(stored, "\\u"))
+		return stored;
+	json_t *v = json_parse_stored(stored);
+	free(stored);
+	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(v);
+	return text;
+}
 
 /* The same receipt at the same partner: the stored answer, or a conflict. */
 static int replay(struct kp_conn *c, struct commit_job *j)
@@ -206,8 +289,7 @@ static int replay(struct kp_conn *c, struct commit_job *j)
 			      "receipt %s was already committed with another body",
 			      j->req->receipt_id);
 	}
-	j->answer = json_parse_stored(stored);
-	free(stored);
+	j->answer = stored_answer_text(stored);
 	j->replay = true;
 	return j->answer ? 0 : KP_ESTORE;
 }
@@ -321,35 +403,6 @@ static int store_mechanics(struct kp_conn *c, struct commit_job *j, struct compu
 	return rc ? rc : referral_on_purchase(c, p, ms->row.id, purchase_id, j->now);
 }
 
-static int commit_answer(struct commit_job *j, struct computed *cp, json_t *issued,
-			 json_t *paid)
-{
-	j->answer = purchase_json(j->req, cp);
-	if (!j->answer) {
-		json_decref(issued);
-		json_decref(paid);
-		return KP_ENOMEM;
-	}
-	json_object_set_new(j->answer, "certificates_paid", paid);
-	char at[21];
-	kp_time_format(j->now, at);
-	json_object_set_new(j->answer, "status", json_string(j->req->hold ? "held" : "committed"));
-	if (j->req->hold) {
-		char until[21];
-		kp_time_format(j->now + cp->program->hold_minutes * 60, until);
-		json_object_set_new(j->answer, "hold_expires_at", json_string(until));
-	}
-	json_object_set_new(j->answer, "at", json_string(at));
-	const char *tier = cp->has_member ? tier_name(cp->program, cp->ms.tier) : NULL;
-	json_object_set_new(j->answer, "tier", tier ? json_string(tier) : json_null());
-	json_object_set_new(j->answer, "certificates_issued", issued);
-	if (cp->has_member)
-		json_object_set_new(j->answer, "balance",
-				    balance_json(cp->ms.points.available, cp->ms.points.pending,
-						 cp->ms.points.debt));
-	return 0;
-}
-
 /* Persist the planned points (the purchase row exists now), then thresholds. */
 static int commit_points(struct kp_conn *c, struct commit_job *j, struct computed *cp,
 			 struct kp_plan *plan, int64_t purchase_id, json_t *issued)
@@ -370,7 +423,7 @@ static int commit_run(struct kp_conn *c, void *arg)
 	struct commit_job *j = arg;
 	/* The writer may run a job again (PostgreSQL: its batch lost a race):
 	 * drop what an earlier attempt answered. */
-	json_decref(j->answer);
+	free(j->answer);
 	j->answer = NULL;
 	j->replay = false;
 	int rc = replay(c, j);
@@ -379,7 +432,7 @@ static int commit_run(struct kp_conn *c, void *arg)
 	struct computed cp = {0};
 	struct kp_plan plan = {0};
 	int64_t purchase_id = 0;
-	json_t *issued = json_array(), *paid = json_array();
+	json_t *issued = json_array(), *paid = json_array(), *charity = NULL;
 	rc = issued && paid ? compute(j->e, c, j->req, j->now, &cp, j->why) : KP_ENOMEM;
 	/* Spend and earn in memory first: the purchase row names the lot it made. */
 	if (!rc && cp.has_member) {
@@ -400,49 +453,52 @@ static int commit_run(struct kp_conn *c, void *arg)
 		rc = commit_points(c, j, &cp, &plan, purchase_id, issued);
 	if (!rc)
 		rc = store_mechanics(c, j, &cp, purchase_id);
-	char *text = NULL;
-	if (!rc) {
-		rc = commit_answer(j, &cp, issued, paid);
-		issued = paid = NULL;
-	}
 	/* Charity campaigns give from issuance as the purchase commits (a hold: at confirm). */
 	if (!rc)
 		rc = charity_on_purchase(c, cp.program, j->req, cp.has_member ? cp.ms.tier : -1,
-					 &cp.result, purchase_id, j->now, j->answer);
-	if (!rc && !(text = json_text(j->answer)))
-		rc = KP_ENOMEM;
+					 &cp.result, purchase_id, j->now, &charity);
+	if (!rc) {
+		const struct commit_extras x = {
+			.status = j->req->hold ? "held" : "committed", .at = j->now,
+			.hold_expires_at = j->req->hold ? j->now + cp.program->hold_minutes * 60 : 0,
+			.issued = issued, .paid = paid, .charity = charity,
+		};
+		j->answer = purchase_answer(j->req, &cp, &x);
+		rc = j->answer ? 0 : KP_ENOMEM;
+	}
 	if (!rc)
-		rc = store_purchase(c, j, &cp, purchase_id, text);
-	free(text);
+		rc = store_purchase(c, j, &cp, purchase_id, j->answer);
+	if (!rc) {
+		j->earned = j->req->hold ? 0 : cp.result.points_earned;
+		j->redeemed = cp.result.points_redeemed;
+	}
 	free(plan.postings);
 	json_decref(issued);
 	json_decref(paid);
+	json_decref(charity);
 	computed_release(&cp);
 	if (rc) {
-		json_decref(j->answer);
+		free(j->answer);
 		j->answer = NULL;
 	}
 	return rc;
 }
 
 int kp_engine_purchase_commit(struct kp_engine *e, const struct kp_purchase_req *req,
-			      json_t **answer, bool *replayed, struct kp_why *why)
+			      char **answer, bool *replayed, struct kp_why *why)
 {
 	assert(req && req->receipt_id && req->hash && answer && replayed);
 	struct commit_job j = {.e = e, .req = req, .now = kp_engine_now(e), .why = why};
 	int rc = kp_writer_submit(e->writer, commit_run, &j);
 	if (rc) {
-		json_decref(j.answer);
+		free(j.answer);
 		return rc;
 	}
 	*answer = j.answer;
 	*replayed = j.replay;
 	if (!j.replay) {
-		json_int_t earned = json_integer_value(json_object_get(j.answer, "points_earned"));
-		json_int_t spent = json_integer_value(json_object_get(j.answer, "points_redeemed"));
-		if (!req->hold)
-			atomic_fetch_add(&e->points_issued, (uint64_t)earned);
-		atomic_fetch_add(&e->points_redeemed, (uint64_t)spent);
+		atomic_fetch_add(&e->points_issued, (uint64_t)j.earned);
+		atomic_fetch_add(&e->points_redeemed, (uint64_t)j.redeemed);
 	}
 	return 0;
 }

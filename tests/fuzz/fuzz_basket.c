@@ -67,10 +67,11 @@ static void add_member(void)
 				      .who_value = "1", .partner = "main", .lines = &line,
 				      .n_lines = 1, .hash = "seed"};
 	bool replay = false;
-	rc = kp_engine_purchase_commit(engine, &req, &answer, &replay, &why);
+	char *text = NULL;
+	rc = kp_engine_purchase_commit(engine, &req, &text, &replay, &why);
 	if (rc)
 		die("seed purchase", rc, &why);
-	json_decref(answer);
+	free(text);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -102,6 +103,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* The answer is JSON, printed exactly as jansson prints it with sorted keys
+ * (util/jsonw.h): so a stored answer replays as the same bytes. */
+static void assert_canonical(const char *text)
+{
+	json_error_t err;
+	json_t *v = json_loads(text, 0, &err);
+	assert(v);
+	char *again = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	assert(again && strcmp(again, text) == 0);
+	free(again);
+	json_decref(v);
+}
+
 static void read_and_quote(const json_t *body, const struct kp_principal *who, bool commit)
 {
 	struct basket_in b = {0};
@@ -111,12 +125,14 @@ static void read_and_quote(const json_t *body, const struct kp_principal *who, b
 	assert(memchr(why.text, '\0', sizeof why.text));
 	if (!rc) {
 		assert(b.req.partner && b.req.hash && b.req.n_lines >= 1);
-		json_t *answer = NULL;
+		char *answer = NULL;
 		rc = kp_engine_purchase_quote(engine, &b.req, &answer, &why);
 		assert(rc ? answer == NULL : answer != NULL);
+		if (answer)
+			assert_canonical(answer);
 		if (verbose)
 			fprintf(stderr, "quote: %d %s\n", rc, why.text);
-		json_decref(answer);
+		free(answer);
 	} else if (verbose) {
 		fprintf(stderr, "basket: %d %s\n", rc, why.text);
 	}

@@ -1,0 +1,198 @@
+#include "util/jsonw.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+void jw_init(struct jw *w)
+{
+	memset(w, 0, sizeof *w);
+}
+
+static bool reserve(struct jw *w, size_t more)
+{
+	if (w->failed)
+		return false;
+	if (w->len + more + 1 <= w->cap)
+		return true;
+	size_t cap = w->cap ? w->cap : 1024;
+	while (cap < w->len + more + 1)
+		cap *= 2;
+	char *b = realloc(w->buf, cap);
+	if (!b) {
+		w->failed = true;
+		return false;
+	}
+	w->buf = b;
+	w->cap = cap;
+	return true;
+}
+
+static void put(struct jw *w, const char *s, size_t n)
+{
+	if (!reserve(w, n))
+		return;
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len] = '\0';
+}
+
+/* Before a value: the comma after the previous one, unless a key just came. */
+static void before_value(struct jw *w)
+{
+	if (w->need_comma[w->depth])
+		put(w, ",", 1);
+	w->need_comma[w->depth] = true;
+}
+
+static void open(struct jw *w, char c)
+{
+	before_value(w);
+	if (w->depth >= JW_MAX_DEPTH) {
+		w->failed = true;
+		return;
+	}
+	put(w, &c, 1);
+	w->depth++;
+	w->need_comma[w->depth] = false;
+	w->last_key[w->depth] = NULL;
+}
+
+static void close_(struct jw *w, char c)
+{
+	assert(w->failed || w->depth > 0);
+	if (w->depth > 0)
+		w->depth--;
+	put(w, &c, 1);
+}
+
+void jw_object_begin(struct jw *w) { open(w, '{'); }
+void jw_object_end(struct jw *w) { close_(w, '}'); }
+void jw_array_begin(struct jw *w) { open(w, '['); }
+void jw_array_end(struct jw *w) { close_(w, ']'); }
+
+/* jansson's escaping: ", \, and control characters; everything else as is. */
+static void put_string(struct jw *w, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF"; /* jansson prints \\u%04X */
+	put(w, "\"", 1);
+	const char *run = s;
+	for (const char *p = s;; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch != '\0' && ch != '"' && ch != '\\' && ch >= 0x20)
+			continue;
+		put(w, run, (size_t)(p - run));
+		if (ch == '\0')
+			break;
+		run = p + 1;
+		switch (ch) {
+		case '"': put(w, "\\\"", 2); break;
+		case '\\': put(w, "\\\\", 2); break;
+		case '\b': put(w, "\\b", 2); break;
+		case '\f': put(w, "\\f", 2); break;
+		case '\n': put(w, "\\n", 2); break;
+		case '\r': put(w, "\\r", 2); break;
+		case '\t': put(w, "\\t", 2); break;
+		default: {
+			char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+			put(w, u, sizeof u);
+		}
+		}
+	}
+	put(w, "\"", 1);
+}
+
+void jw_key(struct jw *w, const char *key)
+{
+	assert(w->failed || w->depth > 0);
+	/* jansson prints sorted keys; the same bytes need the same order */
+	assert(!w->last_key[w->depth] || strcmp(w->last_key[w->depth], key) < 0);
+	w->last_key[w->depth] = key;
+	before_value(w);
+	put_string(w, key);
+	put(w, ":", 1);
+	w->need_comma[w->depth] = false; /* the value follows the colon */
+}
+
+void jw_int(struct jw *w, int64_t v)
+{
+	before_value(w);
+	char tmp[24], *p = tmp + sizeof tmp;
+	/* through uint64_t: INT64_MIN has no positive int64_t */
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	put(w, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void jw_string(struct jw *w, const char *s)
+{
+	if (!s) {
+		jw_null(w);
+		return;
+	}
+	before_value(w);
+	put_string(w, s);
+}
+
+void jw_bool(struct jw *w, bool v)
+{
+	before_value(w);
+	put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void jw_null(struct jw *w)
+{
+	before_value(w);
+	put(w, "null", 4);
+}
+
+void jw_json(struct jw *w, const json_t *v)
+{
+	if (!v) {
+		jw_null(w);
+		return;
+	}
+	/* the common empty cases without a round through jansson's printer */
+	if (json_is_array(v) && json_array_size(v) == 0) {
+		before_value(w);
+		put(w, "[]", 2);
+		return;
+	}
+	if (json_is_object(v) && json_object_size(v) == 0) {
+		before_value(w);
+		put(w, "{}", 2);
+		return;
+	}
+	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if (!text) {
+		w->failed = true;
+		return;
+	}
+	before_value(w);
+	put(w, text, strlen(text));
+	free(text);
+}
+
+char *jw_finish(struct jw *w)
+{
+	assert(w->failed || w->depth == 0);
+	char *text = w->failed ? NULL : w->buf;
+	if (w->failed)
+		free(w->buf);
+	if (text && !w->len) { /* nothing written: not JSON */
+		free(text);
+		text = NULL;
+	}
+	jw_init(w);
+	return text;
+}
+
+void jw_discard(struct jw *w)
+{
+	free(w->buf);
+	jw_init(w);
+}
