@@ -153,7 +153,7 @@ int api_read_basket(const json_t *body, const struct kp_principal *who, bool com
 	b->req.certificates = b->codes[1];
 	if (!rc)
 		rc = read_lines(body, b, why);
-	if (!rc) {
+	if (!rc && commit) { /* a quote stores nothing, so nothing to compare a repeat with */
 		request_hash(&hashed, "purchase", b->hash);
 		b->req.hash = b->hash;
 	}

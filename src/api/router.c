@@ -4,6 +4,7 @@
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,17 +220,25 @@ static void dispatch(const struct route *r, struct request *req, struct response
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
+static char route_names[N_ROUTES][80];
+static const char *route_table[N_ROUTES];
+
+static void build_route_names(void)
+{
+	for (size_t i = 0; i < N_ROUTES; i++) {
+		snprintf(route_names[i], sizeof route_names[i], "%s %s", routes[i].method,
+			 routes[i].pattern);
+		route_table[i] = route_names[i];
+	}
+}
+
 const char *const *kp_route_names(size_t *n)
 {
-	/* Built at the first call (the server makes it before serving), then read-only. */
-	static char names[N_ROUTES][80];
-	static const char *table[N_ROUTES];
-	for (size_t i = 0; i < N_ROUTES; i++) {
-		snprintf(names[i], sizeof names[i], "%s %s", routes[i].method, routes[i].pattern);
-		table[i] = names[i];
-	}
+	/* Built once, then read-only: every request asks, from its own thread. */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, build_route_names);
 	*n = N_ROUTES;
-	return table;
+	return route_table;
 }
 
 void kp_route(struct kp_engine *engine, struct kp_metrics *metrics, struct MHD_Connection *conn,

@@ -9,23 +9,38 @@
 #include "engine/engine_int.h"
 #include "util/error.h"
 
+/* Open lots read without counting them first (load_member_points). */
+#define LOTS_USUALLY 32
+
 int load_member_points(struct kp_conn *c, const struct kp_member_row *row, const int64_t *extra,
 		       size_t n_extra, size_t spare, struct kp_member_points *m)
 {
 	assert(row && m && row->id > 0);
-	size_t n_open;
-	int rc = c->ops->lots_count_open(c, row->id, &n_open);
-	if (rc)
-		return rc;
 	memset(m, 0, sizeof *m);
 	m->available = row->available;
 	m->pending = row->pending;
 	m->debt = row->debt;
-	m->cap_lots = n_open + n_extra + spare;
-	m->lots = calloc(m->cap_lots ? m->cap_lots : 1, sizeof *m->lots);
-	if (!m->lots)
-		return KP_ENOMEM;
-	rc = c->ops->lots_load(c, row->id, extra, n_extra, m->lots, m->cap_lots, &m->n_lots);
+	/* Most members have a few open lots: read them in one go, and count
+	 * first only when they do not fit. The spare slots stay free. */
+	size_t n_open = LOTS_USUALLY;
+	bool counted = false;
+	int rc;
+	for (;;) {
+		m->cap_lots = n_open + n_extra + spare;
+		m->lots = calloc(m->cap_lots ? m->cap_lots : 1, sizeof *m->lots);
+		if (!m->lots)
+			return KP_ENOMEM;
+		m->n_lots = 0;
+		rc = c->ops->lots_load(c, row->id, extra, n_extra, m->lots, m->cap_lots - spare,
+				       &m->n_lots);
+		if (rc != KP_ETOOLARGE || counted)
+			break;
+		free(m->lots);
+		m->lots = NULL;
+		if ((rc = c->ops->lots_count_open(c, row->id, &n_open)))
+			return rc;
+		counted = true;
+	}
 	if (rc) {
 		free(m->lots);
 		m->lots = NULL;

@@ -28,13 +28,23 @@ static bool reserve(struct jw *w, size_t more)
 	return true;
 }
 
+/* The text is NUL-terminated only by jw_finish; reserve keeps room for it. */
 static void put(struct jw *w, const char *s, size_t n)
 {
 	if (!reserve(w, n))
 		return;
 	memcpy(w->buf + w->len, s, n);
 	w->len += n;
-	w->buf[w->len] = '\0';
+}
+
+static bool plain(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\' || ch < 0x20)
+			return false;
+	}
+	return true;
 }
 
 /* Before a value: the comma after the previous one, unless a key just came. */
@@ -108,9 +118,22 @@ void jw_key(struct jw *w, const char *key)
 	/* jansson prints sorted keys; the same bytes need the same order */
 	assert(!w->last_key[w->depth] || strcmp(w->last_key[w->depth], key) < 0);
 	w->last_key[w->depth] = key;
-	before_value(w);
-	put_string(w, key);
-	put(w, ":", 1);
+	size_t n = strlen(key);
+	if (plain(key, n) && reserve(w, n + 4)) { /* the usual name: one copy */
+		char *p = w->buf + w->len;
+		if (w->need_comma[w->depth])
+			*p++ = ',';
+		*p++ = '"';
+		memcpy(p, key, n);
+		p += n;
+		*p++ = '"';
+		*p++ = ':';
+		w->len = (size_t)(p - w->buf);
+	} else {
+		before_value(w);
+		put_string(w, key);
+		put(w, ":", 1);
+	}
 	w->need_comma[w->depth] = false; /* the value follows the colon */
 }
 
@@ -180,6 +203,8 @@ void jw_json(struct jw *w, const json_t *v)
 char *jw_finish(struct jw *w)
 {
 	assert(w->failed || w->depth == 0);
+	if (!w->failed && w->buf)
+		w->buf[w->len] = '\0'; /* reserve always left room for it */
 	char *text = w->failed ? NULL : w->buf;
 	if (w->failed)
 		free(w->buf);

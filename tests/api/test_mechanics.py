@@ -946,10 +946,27 @@ def stamps(S):
     check("stamps: balance", balance(S, mid), bal(70))
 
 
+LOTS = {"name": "Lots", "point_value": 100, "earn": {"percent": 10}, "burn": {"max_percent": 100},
+        "expiry": {"days": 30}}
+
+
+def many_lots(S):
+    """A member with more open lots than the engine reads in one go (32): quote and spend them all."""
+    mid = new_member(S, "L", "+79112000001")["id"]
+    for i in range(40):  # one lot each, an hour apart: 40 different expiry instants
+        S.set_clock("2027-05-01T%02d:%02d:00Z" % (i // 4, (i % 4) * 15))
+        commit(S, "L-%d" % i, [line("x", 10000)], member=mid)
+    check("lots: 40 lots of 10", balance(S, mid)["available"], 400)
+    expect("lots: quote sees all 40", quote(S, [line("x", 100000)], member=mid, redeem=400), 200,
+           {"max_redeemable": 400, "points_redeemed": 400, "to_pay": 60000})
+    expect("lots: spend all 40", commit(S, "L-spend", [line("x", 100000)], member=mid, redeem=400),
+           201, {"points_redeemed": 400, "points_earned": 60, "balance": {"available": 60, "pending": 0}})
+
+
 def boundaries():
     for prog, name, fn in ((EDGE, "tier edges", tier_edges), (PREC, "discount precedence", precedence),
                            (BUDGET, "campaign budgets", budgets), (THRESH, "thresholds", thresholds),
-                           (STAMPS, "stamp cards", stamps)):
+                           (STAMPS, "stamp cards", stamps), (LOTS, "many open lots", many_lots)):
         with_server(prog, name, fn)
 
 

@@ -124,7 +124,7 @@ static void read_and_quote(const json_t *body, const struct kp_principal *who, b
 	/* What the HTTP layer sends back must be a string it can put in JSON. */
 	assert(memchr(why.text, '\0', sizeof why.text));
 	if (!rc) {
-		assert(b.req.partner && b.req.hash && b.req.n_lines >= 1);
+		assert(b.req.partner && (b.req.hash != NULL) == commit && b.req.n_lines >= 1);
 		char *answer = NULL;
 		rc = kp_engine_purchase_quote(engine, &b.req, &answer, &why);
 		assert(rc ? answer == NULL : answer != NULL);
