@@ -27,8 +27,61 @@ void h_purchase_quote(struct request *req, struct response *res)
 		respond_text(res, 200, answer);
 }
 
+/* A purchase on its way through the writer: what it needs until answered. */
+struct pending_commit {
+	json_t *body;             /* a reference: the basket's strings point into it */
+	struct kp_principal who;  /* a copy: the basket's partner may point into it */
+	struct basket_in b;
+	struct kp_why why;
+	struct response *later;   /* where the answer goes (answer_later) */
+};
+
+static void pending_free(struct pending_commit *p)
+{
+	api_basket_release(&p->b);
+	json_decref(p->body);
+	free(p);
+}
+
+/* On the writer thread, once the purchase is durable (or failed). */
+static void commit_answered(void *arg, int rc, char *answer, bool replay)
+{
+	struct pending_commit *p = arg;
+	struct response *later = p->later;
+	if (rc)
+		respond_error(later, rc, &p->why);
+	else
+		respond_text(later, replay ? 200 : 201, answer);
+	pending_free(p);
+	answer_now(later); /* last: the connection goes on without us */
+}
+
+/* The server can answer later: hand the purchase to the writer and return. */
+static void commit_later(struct request *req, struct response *res)
+{
+	struct pending_commit *p = calloc(1, sizeof *p);
+	if (!p) {
+		respond_error(res, KP_ENOMEM, NULL);
+		return;
+	}
+	p->body = json_incref(req->json);
+	p->who = req->who;
+	int rc = api_read_basket(p->body, &p->who, true, &p->b, &p->why);
+	if (rc) {
+		respond_error(res, rc, &p->why);
+		pending_free(p);
+		return;
+	}
+	p->later = answer_later(req, res);
+	kp_engine_purchase_commit_async(req->engine, &p->b.req, &p->why, commit_answered, p);
+}
+
 void h_purchase_commit(struct request *req, struct response *res)
 {
+	if (req->deferral) {
+		commit_later(req, res);
+		return;
+	}
 	struct basket_in b = {0};
 	struct kp_why why = {""};
 	char *answer = NULL;

@@ -17,6 +17,7 @@ struct MHD_Connection;
 #define MAX_PATH_PARAMS 3
 
 struct kp_metrics;
+struct deferral;
 
 struct request {
 	struct kp_engine *engine;
@@ -29,6 +30,7 @@ struct request {
 	size_t body_len;
 	json_t *json;       /* the body parsed, for routes that take JSON; else NULL */
 	struct kp_principal who;
+	struct deferral *deferral; /* the server can answer later; NULL: answer now */
 };
 
 struct response {
@@ -37,7 +39,19 @@ struct response {
 	json_t *body;      /* owned; sent as JSON */
 	char *text;        /* owned, malloc'ed; sent instead of body when set (GET /metrics) */
 	const char *content_type; /* with text */
+	bool deferred;     /* set by answer_later: nothing to send yet */
 };
+
+/*
+ * Answering later (server.c). A handler whose answer another thread will
+ * produce (a purchase, after the writer's group commit) calls answer_later
+ * before handing the work over; the connection then waits without holding
+ * a server thread. The other thread fills the returned response and calls
+ * answer_now as its very last step: the connection resumes on its own
+ * thread, which may free everything the request owned at once.
+ */
+struct response *answer_later(struct request *req, struct response *res);
+void answer_now(struct response *later);
 
 /* Fill the answer. These take ownership of body. */
 void respond(struct response *res, int status, json_t *body);

@@ -242,12 +242,13 @@ const char *const *kp_route_names(size_t *n)
 }
 
 void kp_route(struct kp_engine *engine, struct kp_metrics *metrics, struct MHD_Connection *conn,
-	      const char *url, const char *method, const char *body, size_t body_len,
-	      struct response *res, struct route_outcome *outcome)
+	      struct deferral *later, const char *url, const char *method, const char *body,
+	      size_t body_len, struct response *res, struct route_outcome *outcome)
 {
 	struct segments path;
 	struct request req = {.engine = engine, .metrics = metrics, .conn = conn,
-			      .method = method, .body = body, .body_len = body_len};
+			      .method = method, .body = body, .body_len = body_len,
+			      .deferral = later};
 	bool path_known = false;
 	outcome->route = N_ROUTES;
 	outcome->key_id = 0;

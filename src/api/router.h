@@ -16,10 +16,12 @@ struct route_outcome {
 	int64_t key_id; /* the authenticated key, 0 if none */
 };
 
-/* Answer one request; res is always filled. */
+/* Answer one request; res is always filled, unless a handler set res->deferred
+ * (then `later` gets the answer; see answer_later in http.h). later may be NULL:
+ * every answer at once. */
 void kp_route(struct kp_engine *engine, struct kp_metrics *metrics, struct MHD_Connection *conn,
-	      const char *url, const char *method, const char *body, size_t body_len,
-	      struct response *res, struct route_outcome *outcome);
+	      struct deferral *later, const char *url, const char *method, const char *body,
+	      size_t body_len, struct response *res, struct route_outcome *outcome);
 
 /* "GET /v1/members/{}", … for every route, in table order; *n is their number. */
 const char *const *kp_route_names(size_t *n);

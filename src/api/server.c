@@ -1,6 +1,8 @@
 /*
  * server.c — libmicrohttpd glue: collect the body within its limit, hand
- * the request to the router, send the JSON answer with a request id.
+ * the request to the router, send the JSON answer with a request id. A
+ * handler may answer later (answer_later): its connection is suspended
+ * until another thread has the answer, and no server thread waits for it.
  */
 #include "api/server.h"
 
@@ -8,6 +10,7 @@
 #include <assert.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +34,45 @@ struct kp_server {
 	uint32_t id_prefix;
 };
 
-/* Per request: the body as it arrives, and when it began. */
+/* A request answered later: what the other thread answers, for which connection. */
+struct deferral {
+	struct MHD_Connection *conn;
+	struct response res;
+	_Atomic bool answered;
+};
+
+/* Per request: the body as it arrives, when it began, and its answer to come. */
 struct upload {
 	char *body;
 	size_t len, cap;
 	bool too_large;
 	int64_t started_ns;
+	struct deferral later;
+	bool waiting;                 /* suspended until later.res is answered */
+	struct route_outcome outcome; /* of the request that waits */
 };
+
+struct response *answer_later(struct request *req, struct response *res)
+{
+	struct deferral *d = req->deferral;
+	if (!d)
+		return NULL;
+	assert(!res->deferred);
+	res->deferred = true;
+	memset(&d->res, 0, sizeof d->res);
+	atomic_store(&d->answered, false);
+	/* before the work is handed over: a resume must never come first */
+	MHD_suspend_connection(d->conn);
+	return &d->res;
+}
+
+void answer_now(struct response *later)
+{
+	struct deferral *d = (struct deferral *)((char *)later - offsetof(struct deferral, res));
+	struct MHD_Connection *conn = d->conn; /* d may be freed once resumed */
+	atomic_store(&d->answered, true);
+	MHD_resume_connection(conn);
+}
 
 static int append_body(struct upload *u, const char *data, size_t n)
 {
@@ -109,6 +144,27 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn, struct response 
 	return ok;
 }
 
+/* Send the answer, count it and log it: the request is over. */
+static enum MHD_Result finish(struct kp_server *s, struct MHD_Connection *conn, struct upload *u,
+			      const char *method, struct response *res,
+			      const struct route_outcome *outcome)
+{
+	size_t n_routes;
+	const char *const *names = kp_route_names(&n_routes);
+	char id[40];
+	snprintf(id, sizeof id, "%08x-%llu", s->id_prefix,
+		 (unsigned long long)atomic_fetch_add(&s->requests, 1));
+	int status = res->status;
+	enum MHD_Result ok = send_answer(conn, res, id);
+	int64_t took = kp_time_mono_ns() - u->started_ns;
+	kp_metrics_record(s->metrics, outcome->route, status, took);
+	if (s->log_requests)
+		log_request(id, method, outcome->route < n_routes ? names[outcome->route] : "unmatched",
+			    status, took, outcome->key_id);
+	atomic_fetch_sub(&s->in_flight, 1);
+	return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *data,
 				  size_t *data_size, void **con_cls)
@@ -121,8 +177,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!u)
 			return MHD_NO;
 		u->started_ns = kp_time_mono_ns();
+		u->later.conn = conn;
 		*con_cls = u;
 		return MHD_YES;
+	}
+	if (u->waiting) { /* resumed: the answer has come */
+		assert(atomic_load(&u->later.answered));
+		u->waiting = false;
+		return finish(s, conn, u, method, &u->later.res, &u->outcome);
 	}
 	if (*data_size > 0) {
 		if (append_body(u, data, *data_size))
@@ -133,26 +195,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct response res = {0};
 	struct route_outcome outcome = {0};
 	size_t n_routes;
-	const char *const *names = kp_route_names(&n_routes);
+	kp_route_names(&n_routes);
 	outcome.route = n_routes;
 	atomic_fetch_add(&s->in_flight, 1);
 	if (u->too_large)
 		respond_errorf(&res, KP_ETOOLARGE, "body: larger than %d bytes", KP_MAX_BODY);
 	else
-		kp_route(s->engine, s->metrics, conn, url, method, u->body ? u->body : "", u->len,
-			 &res, &outcome);
-	char id[40];
-	snprintf(id, sizeof id, "%08x-%llu", s->id_prefix,
-		 (unsigned long long)atomic_fetch_add(&s->requests, 1));
-	int status = res.status;
-	enum MHD_Result ok = send_answer(conn, &res, id);
-	int64_t took = kp_time_mono_ns() - u->started_ns;
-	kp_metrics_record(s->metrics, outcome.route, status, took);
-	if (s->log_requests)
-		log_request(id, method, outcome.route < n_routes ? names[outcome.route] : "unmatched",
-			    status, took, outcome.key_id);
-	atomic_fetch_sub(&s->in_flight, 1);
-	return ok;
+		kp_route(s->engine, s->metrics, conn, &u->later, url, method,
+			 u->body ? u->body : "", u->len, &res, &outcome);
+	if (res.deferred) {
+		u->waiting = true;
+		u->outcome = outcome;
+		return MHD_YES;
+	}
+	return finish(s, conn, u, method, &res, &outcome);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -165,6 +221,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(u);
 		*con_cls = NULL;
 	}
+}
+
+unsigned kp_server_default_threads(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = cores > 0 ? 2 * cores : 4;
+	return (unsigned)(n < 4 ? 4 : n > KP_MAX_THREADS ? KP_MAX_THREADS : n);
 }
 
 static int parse_listen(const char *listen, struct sockaddr_in *addr, struct kp_why *why)
@@ -209,9 +272,11 @@ int kp_server_start(struct kp_engine *engine, const struct kp_server_options *o,
 	s->log_requests = o->log_requests;
 	kp_crypto_random(&s->id_prefix, sizeof s->id_prefix);
 	/* ITC lets kp_server_stop stop accepting while requests in flight finish. */
-	/* poll(), not select(): cheaper per wake-up, and no limit at fd 1024. */
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
+	/* A few threads, each with its own epoll set of connections; purchases
+	 * wait for the writer suspended, not in a thread (answer_later). */
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG | MHD_USE_ITC | (tls ? MHD_USE_TLS : 0);
+	unsigned threads = o->threads ? o->threads : kp_server_default_threads();
 	/* the certificate options only with TLS: libmicrohttpd warns about them otherwise */
 	struct MHD_OptionItem tls_options[] = {
 		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert},
@@ -220,7 +285,8 @@ int kp_server_start(struct kp_engine *engine, const struct kp_server_options *o,
 	};
 	s->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)KP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY,
 		tls ? tls_options : &tls_options[2], MHD_OPTION_END);

@@ -1,11 +1,14 @@
 /*
  * server.h — the HTTP server: libmicrohttpd in front of the engine.
  *
- * One thread per connection (keep-alive connections stay with their
- * thread), so a request waiting for the writer's group commit blocks only
- * its own connection while the others fill the same batch. The server only
- * parses, authenticates, validates and maps errors; every decision is the
- * engine's.
+ * A small pool of threads, each serving its share of the connections
+ * with epoll. A purchase is handed to the writer without waiting: its
+ * connection is suspended until the group commit answers it, so a batch
+ * can hold as many purchases as there are connections, whatever the number
+ * of threads. Other requests run on their thread to the end; a slow one (a
+ * large report or export) delays the other connections of its thread, not
+ * the rest. The server only parses, authenticates, validates and maps
+ * errors; every decision is the engine's.
  */
 #ifndef KP_API_SERVER_H
 #define KP_API_SERVER_H
@@ -16,6 +19,7 @@
 
 #define KP_MAX_BODY (1024 * 1024) /* bytes; larger bodies get 413 */
 #define KP_MAX_CONNECTIONS 1024
+#define KP_MAX_THREADS 256
 
 struct kp_server;
 
@@ -24,7 +28,11 @@ struct kp_server_options {
 	const char *tls_cert; /* PEM text of the certificate (chain), or NULL for plain HTTP */
 	const char *tls_key;  /* PEM text of its private key */
 	bool log_requests;    /* one JSON line per request on stderr */
+	unsigned threads;     /* server threads; 0 = kp_server_default_threads() */
 };
+
+/* Two per core, at least 4, at most KP_MAX_THREADS. */
+unsigned kp_server_default_threads(void);
 
 /*
  * Serve. The engine must outlive the server. Returns 0, or an error with a

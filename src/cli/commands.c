@@ -27,6 +27,7 @@ struct options {
 	const char *tls_cert, *tls_key; /* PEM files */
 	int quiet;         /* no request log */
 	long queue;        /* serve --queue: the writer queue's bound; 0 = default 4096 */
+	long threads;      /* serve --threads: HTTP threads; 0 = default */
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -43,6 +44,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"tls-key", required_argument, NULL, 'K'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"queue", required_argument, NULL, 'Q'},
+		{"threads", required_argument, NULL, 'T'},
 		{"auth-failures", required_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
@@ -79,6 +81,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->queue = strtol(optarg, &end, 10);
 			if (*end || o->queue < 1 || o->queue > 1000000) {
 				fprintf(stderr, "kopilka: --queue: jobs from 1 to 1000000\n");
+				return 2;
+			}
+			break;
+		}
+		case 'T': {
+			char *end;
+			o->threads = strtol(optarg, &end, 10);
+			if (*end || o->threads < 1 || o->threads > KP_MAX_THREADS) {
+				fprintf(stderr, "kopilka: --threads: from 1 to %d\n", KP_MAX_THREADS);
 				return 2;
 			}
 			break;
@@ -269,7 +280,8 @@ int kp_cmd_serve(int argc, char **argv)
 		fprintf(stderr, "kopilka: --admin-key: %s\n", why.text[0] ? why.text : kp_strerror(rc));
 	if (!rc && o.program)
 		rc = load_program(e, o.program);
-	struct kp_server_options so = {.listen = o.listen, .log_requests = !o.quiet};
+	struct kp_server_options so = {.listen = o.listen, .log_requests = !o.quiet,
+				       .threads = (unsigned)o.threads};
 	size_t len;
 	if (!rc && o.tls_cert && !(so.tls_cert = kp_read_file(o.tls_cert, 1 << 20, &len))) {
 		fprintf(stderr, "kopilka: cannot read --tls-cert %s\n", o.tls_cert);

@@ -366,6 +366,19 @@ int kp_engine_purchase_quote(struct kp_engine *e, const struct kp_purchase_req *
 int kp_engine_purchase_commit(struct kp_engine *e, const struct kp_purchase_req *req,
 			      char **answer, bool *replay, struct kp_why *why);
 
+/* Told the outcome of an asynchronous commit: rc as kp_engine_purchase_commit
+ * returns it, and on success the answer (the callee's to free) and replay. */
+typedef void (*kp_commit_done)(void *arg, int rc, char *answer, bool replay);
+
+/*
+ * Commit without waiting for the writer: done is called exactly once, on
+ * the writer thread once the purchase is durable (or failed), or before
+ * this returns if the writer refuses it (KP_EBUSY: the queue is full).
+ * req and why must stay valid until done is called; why is filled before.
+ */
+void kp_engine_purchase_commit_async(struct kp_engine *e, const struct kp_purchase_req *req,
+				     struct kp_why *why, kp_commit_done done, void *arg);
+
 /*
  * Two-phase purchases (engine/holds.c). A hold reserved the points to spend,
  * the coupons, the certificates' amounts, campaign budgets and stamps.

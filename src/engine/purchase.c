@@ -255,6 +255,8 @@ struct commit_job {
 	int64_t earned, redeemed;       /* points, for the engine's counters */
 	bool replay;
 	struct kp_why *why;
+	kp_commit_done done;            /* asynchronous: whom to tell, and with what */
+	void *done_arg;
 };
 
 /*
@@ -484,23 +486,51 @@ static int commit_run(struct kp_conn *c, void *arg)
 	return rc;
 }
 
+/* The job's batch ended: count what it did, and hand its answer over (or drop it). */
+static char *commit_finish(struct commit_job *j, int rc)
+{
+	if (rc) {
+		free(j->answer);
+		return NULL;
+	}
+	if (!j->replay) {
+		atomic_fetch_add(&j->e->points_issued, (uint64_t)j->earned);
+		atomic_fetch_add(&j->e->points_redeemed, (uint64_t)j->redeemed);
+	}
+	return j->answer;
+}
+
 int kp_engine_purchase_commit(struct kp_engine *e, const struct kp_purchase_req *req,
 			      char **answer, bool *replayed, struct kp_why *why)
 {
 	assert(req && req->receipt_id && req->hash && answer && replayed);
 	struct commit_job j = {.e = e, .req = req, .now = kp_engine_now(e), .why = why};
 	int rc = kp_writer_submit(e->writer, commit_run, &j);
-	if (rc) {
-		free(j.answer);
-		return rc;
-	}
-	*answer = j.answer;
+	*answer = commit_finish(&j, rc);
 	*replayed = j.replay;
-	if (!j.replay) {
-		atomic_fetch_add(&e->points_issued, (uint64_t)j.earned);
-		atomic_fetch_add(&e->points_redeemed, (uint64_t)j.redeemed);
+	return rc;
+}
+
+static void commit_async_done(void *arg, int rc)
+{
+	struct commit_job *j = arg;
+	char *answer = commit_finish(j, rc);
+	j->done(j->done_arg, rc, answer, j->replay);
+	free(j);
+}
+
+void kp_engine_purchase_commit_async(struct kp_engine *e, const struct kp_purchase_req *req,
+				     struct kp_why *why, kp_commit_done done, void *arg)
+{
+	assert(req && req->receipt_id && req->hash && done);
+	struct commit_job *j = malloc(sizeof *j);
+	if (!j) {
+		done(arg, KP_ENOMEM, NULL, false);
+		return;
 	}
-	return 0;
+	*j = (struct commit_job){.e = e, .req = req, .now = kp_engine_now(e), .why = why,
+				 .done = done, .done_arg = arg};
+	kp_writer_submit_async(e->writer, commit_run, j, commit_async_done);
 }
 
 /* ---- reading a committed purchase --------------------------------------- */

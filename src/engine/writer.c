@@ -14,6 +14,7 @@ struct job {
 	int rc;
 	bool done;
 	pthread_cond_t done_cond; /* its own, so a batch wakes only its submitters */
+	kp_write_done on_done;    /* async: told instead of waking anyone; the job is malloc'ed */
 	struct job *next;
 };
 
@@ -149,11 +150,24 @@ static void *writer_main(void *arg)
 				w->stats.batch_max = n;
 		}
 		/* next pointers may be reused by submitters once done is seen */
+		struct job *told = NULL;
 		for (struct job *j = batch, *next; j; j = next) {
 			next = j->next;
+			if (j->on_done) { /* told below, without the lock */
+				j->next = told;
+				told = j;
+				continue;
+			}
 			j->done = true;
 			pthread_cond_signal(&j->done_cond);
 		}
+		pthread_mutex_unlock(&w->lock);
+		for (struct job *j = told, *next; j; j = next) {
+			next = j->next;
+			j->on_done(j->arg, j->rc);
+			free(j);
+		}
+		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -181,24 +195,52 @@ int kp_writer_start(struct kp_conn *c, size_t queue_cap, size_t batch_max, struc
 	return 0;
 }
 
+/* Queue j, or refuse at once (full, stopping); the caller holds the lock. */
+static bool enqueue(struct kp_writer *w, struct job *j)
+{
+	if (w->stopping || w->depth >= w->cap) {
+		w->stats.rejected++;
+		return false;
+	}
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	w->depth++;
+	pthread_cond_signal(&w->queued);
+	return true;
+}
+
+void kp_writer_submit_async(struct kp_writer *w, kp_write_fn fn, void *arg, kp_write_done done)
+{
+	assert(w && fn && done);
+	struct job *j = calloc(1, sizeof *j);
+	if (!j) {
+		done(arg, KP_ENOMEM);
+		return;
+	}
+	*j = (struct job){.fn = fn, .arg = arg, .on_done = done};
+	pthread_mutex_lock(&w->lock);
+	bool queued = enqueue(w, j);
+	pthread_mutex_unlock(&w->lock);
+	if (!queued) {
+		free(j);
+		done(arg, KP_EBUSY);
+	}
+}
+
 int kp_writer_submit(struct kp_writer *w, kp_write_fn fn, void *arg)
 {
 	assert(w && fn);
 	struct job j = {.fn = fn, .arg = arg};
+	pthread_cond_init(&j.done_cond, NULL);
 	pthread_mutex_lock(&w->lock);
-	if (w->stopping || w->depth >= w->cap) {
-		w->stats.rejected++;
+	if (!enqueue(w, &j)) {
 		pthread_mutex_unlock(&w->lock);
+		pthread_cond_destroy(&j.done_cond);
 		return KP_EBUSY;
 	}
-	pthread_cond_init(&j.done_cond, NULL);
-	if (w->tail)
-		w->tail->next = &j;
-	else
-		w->head = &j;
-	w->tail = &j;
-	w->depth++;
-	pthread_cond_signal(&w->queued);
 	while (!j.done)
 		pthread_cond_wait(&j.done_cond, &w->lock);
 	pthread_mutex_unlock(&w->lock);

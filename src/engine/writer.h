@@ -36,6 +36,18 @@ int kp_writer_start(struct kp_conn *c, size_t queue_cap, size_t batch_max,
  */
 int kp_writer_submit(struct kp_writer *w, kp_write_fn fn, void *arg);
 
+/* Told a job's result (as kp_writer_submit returns it) once its batch ended. */
+typedef void (*kp_write_done)(void *arg, int rc);
+
+/*
+ * The same without waiting: done(arg, rc) is called exactly once — on the
+ * writer thread after the batch's commit (or failure), or before this
+ * returns when the queue refuses the job (KP_EBUSY) or memory runs out. arg
+ * must stay valid until then. So a server can hand the writer more
+ * purchases than it has threads, and batches grow with the load.
+ */
+void kp_writer_submit_async(struct kp_writer *w, kp_write_fn fn, void *arg, kp_write_done done);
+
 struct kp_writer_stats {
 	uint64_t commits;     /* transactions committed */
 	uint64_t jobs;        /* jobs those transactions carried */

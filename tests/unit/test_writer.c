@@ -2,7 +2,9 @@
  * test_writer.c — the group-commit writer against a fake store: jobs of one
  * batch share a transaction, a job's failure rolls back only its savepoint,
  * and a batch whose transaction the store lost by itself stops at once, every
- * job of it answered KP_EBUSY and nothing committed.
+ * job of it answered KP_EBUSY and nothing committed. Jobs submitted without
+ * waiting are told their result once, after their batch's commit, and at
+ * once when the queue is full.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -209,11 +211,73 @@ static void test_lost_transaction_stops_the_batch(void **state)
 	assert_int_equal(f.commits, 1); /* the blocker's batch only */
 }
 
+/* ---- submitting without waiting ----------------------------------------------- */
+
+struct told {
+	struct job_arg job;
+	int calls;          /* done calls: exactly one */
+	int rc;
+	int commits_then;   /* the store's commits when told */
+	bool on_writer;     /* told from another thread than the submitter's */
+	pthread_t submitter;
+};
+
+static void told_done(void *arg, int rc)
+{
+	struct told *t = arg;
+	t->calls++;
+	t->rc = rc;
+	t->commits_then = t->job.store->commits;
+	t->on_writer = !pthread_equal(pthread_self(), t->submitter);
+}
+
+static void test_async_told_after_commit(void **state)
+{
+	(void)state;
+	struct fake f = {.base = {.ops = &fake_ops}};
+	struct kp_writer *w;
+	assert_int_equal(kp_writer_start(&f.base, 3, 16, &w), 0);
+	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+	struct job_arg blocker = {.store = &f, .gate = &g, .w = w};
+	pthread_t tb;
+	pthread_create(&tb, NULL, submit_thread, &blocker);
+	sleep_ms(50); /* the writer runs the blocker; the queue is empty again */
+	struct told t[4];
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct told){.job = {.store = &f, .result = i == 1 ? KP_EINVAL : 0},
+				     .submitter = pthread_self()};
+		kp_writer_submit_async(w, job_fn, &t[i], told_done);
+	}
+	/* The queue holds 3: the fourth was refused before submit returned. */
+	assert_int_equal(t[3].calls, 1);
+	assert_int_equal(t[3].rc, KP_EBUSY);
+	assert_false(t[3].on_writer);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(t[i].calls, 0); /* waiting behind the blocker */
+	pthread_mutex_lock(&g.lock);
+	g.open = true;
+	pthread_cond_broadcast(&g.open_cond);
+	pthread_mutex_unlock(&g.lock);
+	pthread_join(tb, NULL);
+	kp_writer_stop(w); /* runs what is queued, then returns */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(t[i].calls, 1);
+		assert_true(t[i].on_writer);
+		assert_int_equal(t[i].commits_then, 2); /* after their own batch's commit */
+	}
+	assert_int_equal(t[0].rc, 0);
+	assert_int_equal(t[1].rc, KP_EINVAL);
+	assert_int_equal(t[2].rc, 0);
+	assert_int_equal(f.begins, 2);
+	assert_int_equal(f.rollback_tos, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch_and_savepoints),
 		cmocka_unit_test(test_lost_transaction_stops_the_batch),
+		cmocka_unit_test(test_async_told_after_commit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
