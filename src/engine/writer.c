@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -167,6 +168,10 @@ static void *writer_main(void *arg)
 			j->on_done(j->arg, j->rc);
 			free(j);
 		}
+		/* After the answers, before the next batch. */
+		int rc = committed ? w->conn->ops->bound_log(w->conn, KP_WAL_LIMIT_BYTES) : 0;
+		if (rc)
+			fprintf(stderr, "kopilka: writer: bounding the log: %s\n", kp_strerror(rc));
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);

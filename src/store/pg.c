@@ -414,6 +414,12 @@ static int pg_noop(struct kp_conn *base)
 	return 0;
 }
 
+static int pg_bound_log(struct kp_conn *base, int64_t limit_bytes)
+{
+	(void)base, (void)limit_bytes; /* max_wal_size is the server's */
+	return 0;
+}
+
 /* ---- opening and migrations ---------------------------------------------- */
 
 static void pg_close(struct kp_conn *base)
@@ -570,6 +576,7 @@ const struct kp_store_ops kp_pg_ops = {
 	.read_begin = pg_read_begin,
 	.writer_mode = pg_noop,
 	.checkpoint = pg_noop,
+	.bound_log = pg_bound_log,
 	.program_insert = pg_program_insert,
 	.program_get = pg_program_get,
 	.partner_insert = pg_partner_insert,

@@ -186,11 +186,14 @@ static void sqlite_close(struct kp_conn *base)
 	free(c);
 }
 
+#define BUSY_TIMEOUT_MS 5000
+#define RESTART_WAIT_MS 200 /* bound_log: how long the writer waits for readers */
+
 static int configure(struct sqlite_conn *c, bool writer, char *err, size_t errlen)
 {
 	/* sqlite_error tells a unique-key conflict from other constraints by these */
 	sqlite3_extended_result_codes(c->db, 1);
-	sqlite3_busy_timeout(c->db, 5000);
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
 	/* Readers are many and read little each: a small cache each. */
 	return exec_sql(c,
 			writer ? "PRAGMA journal_mode = WAL;"
@@ -256,11 +259,49 @@ static bool sqlite_in_transaction(struct kp_conn *base)
 	return sqlite3_get_autocommit(((struct sqlite_conn *)base)->db) == 0;
 }
 
+/* SQLite tells the writer the WAL's size after each commit (sqlite3_wal_hook). */
+static int note_wal_size(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)db, (void)name;
+	((struct sqlite_conn *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
 static int sqlite_writer_mode(struct kp_conn *base)
 {
 	struct sqlite_conn *c = (struct sqlite_conn *)base;
-	sqlite3_wal_autocheckpoint(c->db, 0);
-	return 0;
+	sqlite3_wal_autocheckpoint(c->db, 0); /* sets a hook of its own: first */
+	sqlite3_wal_hook(c->db, note_wal_size, c);
+	sqlite3_stmt *st = NULL;
+	c->page_size = 4096;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		c->page_size = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	/* When the WAL starts again, its file is cut back to this size. */
+	char sql[64], err[128];
+	snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %d", KP_WAL_LIMIT_BYTES);
+	return exec_sql(c, sql, err, sizeof err);
+}
+
+static int sqlite_bound_log(struct kp_conn *base, int64_t limit_bytes)
+{
+	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	assert(c->page_size > 0 && limit_bytes > 0);
+	if (c->wal_frames * c->page_size <= limit_bytes || c->wal_frames < c->wal_retry_frames)
+		return 0;
+	/* RESTART: copy every frame, wait for the readers of old frames, and
+	 * make the next commit write the WAL from its start again. The wait is
+	 * short: every purchase waits with the writer. */
+	sqlite3_busy_timeout(c->db, RESTART_WAIT_MS);
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	/* A long read (a report, verify) holds old frames: try again only
+	 * when the WAL has grown by another quarter of the bound. */
+	c->wal_retry_frames = rc == SQLITE_BUSY ? c->wal_frames + limit_bytes / c->page_size / 4 : 0;
+	if (rc == SQLITE_OK)
+		c->wal_frames = 0;
+	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sqlite_error(c, rc);
 }
 
 static int sqlite_checkpoint(struct kp_conn *base)
@@ -291,6 +332,7 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.writer_mode = sqlite_writer_mode,
 	.in_transaction = sqlite_in_transaction,
 	.checkpoint = sqlite_checkpoint,
+	.bound_log = sqlite_bound_log,
 	.program_insert = sqlite_program_insert,
 	.program_get = sqlite_program_get,
 	.partner_insert = sqlite_partner_insert,

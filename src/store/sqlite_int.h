@@ -17,6 +17,9 @@ struct sqlite_conn {
 	struct kp_conn base; /* first: a struct kp_conn * is a struct sqlite_conn * */
 	sqlite3 *db;
 	sqlite3_stmt *stmts[Q_COUNT];
+	int64_t wal_frames;  /* the writer: pages in the WAL after its last commit */
+	int64_t page_size;   /* the writer: bytes per page */
+	int64_t wal_retry_frames; /* the writer: bound_log was busy; wait for this size */
 };
 
 extern const struct kp_store_ops kp_sqlite_ops;

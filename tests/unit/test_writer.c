@@ -77,6 +77,12 @@ static bool f_in_transaction(struct kp_conn *c)
 	return FAKE(c)->in_txn;
 }
 
+static int f_bound_log(struct kp_conn *c, int64_t limit_bytes)
+{
+	(void)c, (void)limit_bytes;
+	return 0;
+}
+
 static void f_close(struct kp_conn *c)
 {
 	(void)c; /* the fake lives on the test's stack */
@@ -91,6 +97,7 @@ static const struct kp_store_ops fake_ops = {
 	.release = f_release,
 	.rollback_to = f_rollback_to,
 	.in_transaction = f_in_transaction,
+	.bound_log = f_bound_log,
 	.close = f_close,
 };
 

@@ -1,0 +1,156 @@
+/*
+ * test_wal.c — the writer keeps SQLite's write-ahead log bounded
+ * (store.h, bound_log) on a real database: commits that together write
+ * several times the bound never leave more than the bound and one commit in
+ * the log; a reader holding old frames makes the writer give up after a
+ * short wait instead of stalling, and the log is bounded again once the
+ * reader is gone. Without bound_log the log only grows (the background
+ * checkpoint copies pages but never starts the log again under load).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define LIMIT (1024 * 1024)
+#define DOC_BYTES (64 * 1024) /* about 17 pages a commit */
+
+struct fixture {
+	char dir[64], path[96];
+	struct kp_conn *w;
+	char *doc;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/kopilka-test-wal.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/k.db", f->dir);
+	char err[256];
+	assert_int_equal(kp_store_open(f->path, true, &f->w, err, sizeof err), 0);
+	assert_int_equal(f->w->ops->writer_mode(f->w), 0);
+	f->doc = malloc(DOC_BYTES + 1);
+	memset(f->doc, 'x', DOC_BYTES);
+	f->doc[DOC_BYTES] = '\0';
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	f->w->ops->close(f->w);
+	char p[128];
+	const char *suffix[] = {"", "-wal", "-shm"};
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+	free(f->doc);
+	free(f);
+	return 0;
+}
+
+/* Frames in the log now, as another connection sees them. */
+static int log_frames(const char *path)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	/* a connection knows the log only once it has read */
+	assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL),
+			 SQLITE_OK);
+	int nlog = -1, ncopied = -1;
+	int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);
+	assert_true(rc == SQLITE_OK || rc == SQLITE_BUSY);
+	sqlite3_close(db);
+	return nlog;
+}
+
+static void commit_one(struct fixture *f, int i)
+{
+	f->doc[0] = (char)('a' + i % 26); /* every document its own row */
+	int64_t version;
+	assert_int_equal(f->w->ops->begin(f->w), 0);
+	assert_int_equal(f->w->ops->program_insert(f->w, f->doc, i, &version), 0);
+	assert_int_equal(f->w->ops->commit(f->w), 0);
+}
+
+static void test_log_stays_bounded(void **state)
+{
+	struct fixture *f = *state;
+	int most = 0;
+	for (int i = 0; i < 60; i++) { /* about 4 MiB written in all */
+		commit_one(f, i);
+		assert_int_equal(f->w->ops->bound_log(f->w, LIMIT), 0);
+		int n = log_frames(f->path);
+		most = n > most ? n : most;
+	}
+	/* the bound, plus the commit that crossed it */
+	assert_true(most > 0);
+	assert_true((int64_t)most * 4096 <= LIMIT + 2 * DOC_BYTES);
+}
+
+static void test_without_it_the_log_grows(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 0; i < 60; i++)
+		commit_one(f, i);
+	/* the control: what the test above would see if bound_log did nothing */
+	assert_true((int64_t)log_frames(f->path) * 4096 > 3 * LIMIT);
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void test_a_long_reader_does_not_stall_the_writer(void **state)
+{
+	struct fixture *f = *state;
+	commit_one(f, 0);
+	sqlite3 *reader;
+	assert_int_equal(sqlite3_open(f->path, &reader), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM programs;", NULL,
+				      NULL, NULL), SQLITE_OK); /* holds the first commit's frames */
+	double slowest = 0;
+	for (int i = 1; i < 40; i++) {
+		commit_one(f, i);
+		double t0 = now_s();
+		assert_int_equal(f->w->ops->bound_log(f->w, LIMIT), 0);
+		double took = now_s() - t0;
+		slowest = took > slowest ? took : slowest;
+	}
+	assert_true(slowest < 1.0); /* gave up after a short wait, not the 5 s busy timeout */
+	assert_true((int64_t)log_frames(f->path) * 4096 > LIMIT); /* could not start again */
+	sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(reader);
+	for (int i = 40; i < 60; i++) {
+		commit_one(f, i);
+		assert_int_equal(f->w->ops->bound_log(f->w, LIMIT), 0);
+	}
+	assert_true((int64_t)log_frames(f->path) * 4096 <= LIMIT + 2 * DOC_BYTES);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_log_stays_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_without_it_the_log_grows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_long_reader_does_not_stall_the_writer, setup,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
