@@ -31,11 +31,13 @@ struct kp_server {
 	bool log_requests;
 	_Atomic uint64_t requests;
 	_Atomic int64_t in_flight; /* requests being answered now */
+	_Atomic int64_t deferred;  /* of those, waiting for another thread's answer */
 	uint32_t id_prefix;
 };
 
 /* A request answered later: what the other thread answers, for which connection. */
 struct deferral {
+	struct kp_server *server;
 	struct MHD_Connection *conn;
 	struct response res;
 	_Atomic bool answered;
@@ -61,6 +63,7 @@ struct response *answer_later(struct request *req, struct response *res)
 	res->deferred = true;
 	memset(&d->res, 0, sizeof d->res);
 	atomic_store(&d->answered, false);
+	atomic_fetch_add(&d->server->deferred, 1);
 	/* before the work is handed over: a resume must never come first */
 	MHD_suspend_connection(d->conn);
 	return &d->res;
@@ -70,8 +73,10 @@ void answer_now(struct response *later)
 {
 	struct deferral *d = (struct deferral *)((char *)later - offsetof(struct deferral, res));
 	struct MHD_Connection *conn = d->conn; /* d may be freed once resumed */
+	struct kp_server *s = d->server;
 	atomic_store(&d->answered, true);
 	MHD_resume_connection(conn);
+	atomic_fetch_sub(&s->deferred, 1); /* the server may stop now: nothing of d is used */
 }
 
 static int append_body(struct upload *u, const char *data, size_t n)
@@ -178,6 +183,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_NO;
 		u->started_ns = kp_time_mono_ns();
 		u->later.conn = conn;
+		u->later.server = s;
 		*con_cls = u;
 		return MHD_YES;
 	}
@@ -309,10 +315,14 @@ void kp_server_stop(struct kp_server *s)
 	if (listener != MHD_INVALID_SOCKET)
 		close(listener);
 	int64_t until = kp_time_mono_ns() + (int64_t)KP_DRAIN_SECONDS * 1000000000;
-	while (atomic_load(&s->in_flight) > 0 && kp_time_mono_ns() < until) {
-		struct timespec pause = {0, 5 * 1000 * 1000};
+	struct timespec pause = {0, 5 * 1000 * 1000};
+	while (atomic_load(&s->in_flight) > 0 && kp_time_mono_ns() < until)
 		nanosleep(&pause, NULL);
-	}
+	/* An answer still to come from the writer would touch its connection
+	 * after the daemon freed it: wait for those whatever the time (the
+	 * writer answers every job it took, within its store's timeouts). */
+	while (atomic_load(&s->deferred) > 0)
+		nanosleep(&pause, NULL);
 	MHD_stop_daemon(s->daemon);
 	kp_metrics_free(s->metrics);
 	free(s);
