@@ -2,11 +2,15 @@
  * engine.c — in-process commit throughput of the engine, and beside it the
  * ceiling: raw SQLite inserts of the same rows on the same database.
  *
- * Usage: engine --db FILE [--members N] [--threads T] [--seconds S] [--seed S]
+ * Usage: engine --db FILE [--members N] [--threads T] [--inflight N]
+ *               [--seconds S] [--seed S]
  *
  * Phase 1 (engine): T threads call kp_engine_purchase_commit on workload.h
- * baskets for S seconds; the writer's group commit batches them, each batch
- * one durable transaction (WAL, synchronous=FULL). fsync and fdatasync are
+ * baskets for S seconds, each waiting for its purchase; or, with --inflight
+ * N, T threads hand purchases over with kp_engine_purchase_commit_async and
+ * keep N of them in the writer at once, as the HTTP server does with its
+ * connections. The writer's group commit batches them, each batch one
+ * durable transaction (WAL, synchronous=FULL). fsync and fdatasync are
  * interposed (below) to count the durable commits of the WAL, so the
  * average number of purchases per transaction is measured, not assumed.
  *
@@ -22,6 +26,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -86,7 +91,33 @@ struct run {
 	char tag[16];
 	atomic_llong next, ok, failed;
 	atomic_bool stop;
+	sem_t slots; /* --inflight: purchases that may be in the writer at once */
 };
+
+/* Purchase k of the run, in p (its strings live there). */
+struct purchase {
+	struct run *r;
+	struct bench_basket b;
+	char receipt[48], who[24], hash[KP_HASH_HEX];
+	struct kp_purchase_req req;
+	struct kp_why why;
+};
+
+static void purchase_make(struct run *r, long long k, struct purchase *p)
+{
+	struct bench_rng rng;
+	bench_rng_seed(&rng, r->seed * 7777777ull + (uint64_t)k);
+	bench_basket_make(&p->b, &r->members, &rng);
+	snprintf(p->receipt, sizeof p->receipt, "E-%s-%lld", r->tag, k);
+	snprintf(p->who, sizeof p->who, "%lld", (long long)p->b.member);
+	snprintf(p->hash, sizeof p->hash, "%064llx", k);
+	p->req = (struct kp_purchase_req){
+		.receipt_id = p->receipt, .who = KP_REF_MEMBER, .who_value = p->who,
+		.partner = "main", .channel = KP_CHANNEL_STORE, .lines = p->b.lines,
+		.n_lines = p->b.n_lines, .redeem_points = p->b.redeem_points, .hash = p->hash,
+	};
+	p->r = r;
+}
 
 static double now_s(void)
 {
@@ -95,30 +126,47 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Each thread commits one purchase at a time and waits for it. */
 static void *committer(void *arg)
 {
 	struct run *r = arg;
 	while (!atomic_load(&r->stop)) {
-		long long k = atomic_fetch_add(&r->next, 1);
-		struct bench_rng rng;
-		struct bench_basket b;
-		bench_rng_seed(&rng, r->seed * 7777777ull + (uint64_t)k);
-		bench_basket_make(&b, &r->members, &rng);
-		char receipt[48], who[24], hash[KP_HASH_HEX];
-		snprintf(receipt, sizeof receipt, "E-%s-%lld", r->tag, k);
-		snprintf(who, sizeof who, "%lld", (long long)b.member);
-		snprintf(hash, sizeof hash, "%064llx", k);
-		struct kp_purchase_req req = {
-			.receipt_id = receipt, .who = KP_REF_MEMBER, .who_value = who,
-			.partner = "main", .channel = KP_CHANNEL_STORE, .lines = b.lines,
-			.n_lines = b.n_lines, .redeem_points = b.redeem_points, .hash = hash,
-		};
+		struct purchase p;
+		purchase_make(r, atomic_fetch_add(&r->next, 1), &p);
 		char *answer = NULL;
 		bool replay = false;
-		struct kp_why why = {{0}};
-		int rc = kp_engine_purchase_commit(r->e, &req, &answer, &replay, &why);
+		int rc = kp_engine_purchase_commit(r->e, &p.req, &answer, &replay, &p.why);
 		atomic_fetch_add(rc ? &r->failed : &r->ok, 1);
 		free(answer);
+	}
+	return NULL;
+}
+
+static void committed(void *arg, int rc, char *answer, bool replay)
+{
+	struct purchase *p = arg;
+	(void)replay;
+	atomic_fetch_add(rc ? &p->r->failed : &p->r->ok, 1);
+	free(answer);
+	sem_post(&p->r->slots);
+	free(p);
+}
+
+/* --inflight: hand purchases over without waiting, as the HTTP server does,
+ * keeping up to the slots' number in the writer at once. */
+static void *feeder(void *arg)
+{
+	struct run *r = arg;
+	while (!atomic_load(&r->stop)) {
+		sem_wait(&r->slots);
+		struct purchase *p = malloc(sizeof *p);
+		if (!p) {
+			atomic_fetch_add(&r->failed, 1);
+			sem_post(&r->slots);
+			continue;
+		}
+		purchase_make(r, atomic_fetch_add(&r->next, 1), p);
+		kp_engine_purchase_commit_async(r->e, &p->req, &p->why, committed, p);
 	}
 	return NULL;
 }
@@ -128,7 +176,7 @@ struct result {
 	long long ok, failed;
 };
 
-static int run_engine(struct run *r, const char *db, int threads, double seconds,
+static int run_engine(struct run *r, const char *db, int threads, int inflight, double seconds,
 		      struct result *out)
 {
 	struct kp_engine_config cfg = {.db = db};
@@ -141,13 +189,17 @@ static int run_engine(struct run *r, const char *db, int threads, double seconds
 	pthread_t th[MAX_THREADS];
 	long long w0 = atomic_load(&wal_syncs), d0 = atomic_load(&db_syncs);
 	double t0 = now_s();
+	sem_init(&r->slots, 0, (unsigned)inflight);
 	for (int i = 0; i < threads; i++)
-		pthread_create(&th[i], NULL, committer, r);
+		pthread_create(&th[i], NULL, inflight ? feeder : committer, r);
 	struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
 	nanosleep(&ts, NULL);
 	atomic_store(&r->stop, true);
 	for (int i = 0; i < threads; i++)
 		pthread_join(th[i], NULL);
+	for (int i = 0; i < inflight; i++) /* every purchase handed over has its answer */
+		sem_wait(&r->slots);
+	sem_destroy(&r->slots);
 	double t = now_s() - t0;
 	long long commits = (atomic_load(&wal_syncs) - w0) - (atomic_load(&db_syncs) - d0);
 	kp_engine_close(r->e);
@@ -332,7 +384,7 @@ static long long arg_ll(const char *v)
 int main(int argc, char **argv)
 {
 	const char *db = NULL;
-	long long members = 10000, threads = 64, seconds = 10, seed = 2;
+	long long members = 10000, threads = 64, seconds = 10, seed = 2, inflight = 0;
 	kp_memory_tune_for_server(); /* as `kopilka serve` does */
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
@@ -341,11 +393,13 @@ int main(int argc, char **argv)
 		else if (!strcmp(k, "--threads")) threads = arg_ll(v);
 		else if (!strcmp(k, "--seconds")) seconds = arg_ll(v);
 		else if (!strcmp(k, "--seed")) seed = arg_ll(v);
+		else if (!strcmp(k, "--inflight")) inflight = arg_ll(v);
 		else { fprintf(stderr, "engine: unknown option %s\n", k); return 2; }
 	}
-	if (!db || members < 1 || threads < 1 || threads > MAX_THREADS || seconds < 1) {
+	if (!db || members < 1 || threads < 1 || threads > MAX_THREADS || seconds < 1 ||
+	    inflight > 100000) {
 		fprintf(stderr, "usage: engine --db FILE [--members N] [--threads T<=256] "
-				"[--seconds S] [--seed S]\n");
+				"[--inflight N] [--seconds S] [--seed S]\n");
 		return 2;
 	}
 	static struct run r;
@@ -354,20 +408,21 @@ int main(int argc, char **argv)
 	if (bench_members_init(&r.members, (size_t)members, 1)) /* seed 1: gen's weights */
 		return 1;
 	struct result eng = {0}, raw = {0};
-	if (run_engine(&r, db, (int)threads, (double)seconds, &eng))
+	if (run_engine(&r, db, (int)threads, (int)inflight, (double)seconds, &eng))
 		return 1;
 	int batch = (int)(eng.batch + 0.5);
 	if (run_raw(&r, db, (double)seconds, batch < 1 ? 1 : batch, &raw))
 		return 1;
 	bench_members_release(&r.members);
-	printf("| in-process commit | threads | purchases | failed | seconds | purchases/s "
-	       "| purchases per transaction |\n");
-	printf("|---|---:|---:|---:|---:|---:|---:|\n");
-	printf("| engine (kp_engine_purchase_commit) | %lld | %lld | %lld | %.1f | %.0f | %.1f |\n",
-	       threads, eng.ok, eng.failed, eng.seconds, eng.per_s, eng.batch);
-	printf("| raw SQLite inserts, same rows | 1 | %lld | 0 | %.1f | %.0f | %d |\n", raw.ok,
+	printf("| in-process commit | threads | in flight | purchases | failed | seconds "
+	       "| purchases/s | purchases per transaction |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	printf("| engine (%s) | %lld | %lld | %lld | %lld | %.1f | %.0f | %.1f |\n",
+	       inflight ? "kp_engine_purchase_commit_async" : "kp_engine_purchase_commit", threads,
+	       inflight ? inflight : threads, eng.ok, eng.failed, eng.seconds, eng.per_s, eng.batch);
+	printf("| raw SQLite inserts, same rows | 1 | 1 | %lld | 0 | %.1f | %.0f | %d |\n", raw.ok,
 	       raw.seconds, raw.per_s, batch);
-	printf("| engine / raw | | | | | %.2f | |\n", eng.per_s / raw.per_s);
+	printf("| engine / raw | | | | | | %.2f | |\n", eng.per_s / raw.per_s);
 	printf("result: engine_per_s=%.0f raw_per_s=%.0f batch=%.1f ratio=%.3f failed=%lld\n",
 	       eng.per_s, raw.per_s, eng.batch, eng.per_s / raw.per_s, eng.failed);
 	return eng.failed ? 1 : 0;

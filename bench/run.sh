@@ -16,7 +16,9 @@
 #
 # Sizes: BENCH_QUICK=1 (10,000 members, 100,000 purchases, 5 s a phase) or
 # BENCH_MEMBERS, BENCH_PURCHASES, BENCH_SECONDS; BENCH_CONNECTIONS (64) and
-# BENCH_THREADS (64); BENCH_DIR (build/bench-data). BENCH_SKIP_PG=1 skips 5.
+# BENCH_THREADS (64, gen's); BENCH_INFLIGHT (256, the purchases the in-process
+# engine run keeps in the writer at once); BENCH_DIR (build/bench-data).
+# BENCH_SKIP_PG=1 skips 5.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,7 @@ PURCHASES=${BENCH_PURCHASES:-$p}
 SECS=${BENCH_SECONDS:-$s}
 CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-64}
+INFLIGHT=${BENCH_INFLIGHT:-256}
 DIR=${BENCH_DIR:-build/bench-data}
 BIN=build/rel/bench
 KEY=bench-admin-key-0123456789abcdef
@@ -127,8 +130,8 @@ echo "result: startup_ms=$startup_ms hwm_start_kb=$hwm_start hwm_kb=$hwm_end" >>
 echo
 
 # ---- 4. in-process engine and the raw ceiling --------------------------------
-"$BIN/engine" --db "$work" --members "$MEMBERS" --threads "$THREADS" --seconds "$SECS" \
-	| show
+"$BIN/engine" --db "$work" --members "$MEMBERS" --threads 2 --inflight "$INFLIGHT" \
+	--seconds "$SECS" | show
 echo
 
 # ---- 5. the PostgreSQL peer -----------------------------------------------
