@@ -1,5 +1,6 @@
 """Operations: structured logs with request ids, GET /metrics, graceful
-shutdown on SIGTERM, and HTTPS with --tls-cert/--tls-key.
+shutdown on SIGTERM, HTTPS with --tls-cert/--tls-key, and purchases that
+wait for the writer without holding a server thread (--threads 1).
 
 Run: KOPILKA_BIN=./kopilka python3 tests/api/test_ops.py
 """
@@ -130,6 +131,51 @@ def shutdown_scenario():
     kptest._servers.discard(S)
 
 
+def metric(S, name):
+    conn = http.client.HTTPConnection("127.0.0.1", S.port, timeout=10)
+    conn.request("GET", "/metrics", headers={"Authorization": "Bearer " + S.admin_key})
+    body = conn.getresponse().read().decode()
+    conn.close()
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def one_thread_scenario():
+    """With one server thread, many tills' purchases still share group commits:
+    a purchase waits for the writer suspended, and the thread serves the others."""
+    S = kptest.Server(PROGRAM, name="one thread", extra_args=("--threads", "1"))
+    st, m, _ = S.call("POST", "/v1/members", {"phone": "+79005550303", "consents": CONSENTS})
+    results, lock = [], threading.Lock()
+
+    def till(n):
+        c = S.new_client()
+        for i in range(20):
+            st, a, _ = c.call("POST", "/v1/purchases", basket("OT-%d-%d" % (n, i), m["id"], 10000))
+            with lock:
+                results.append(st)
+
+    tills = [threading.Thread(target=till, args=(n,)) for n in range(24)]
+    for t in tills:
+        t.start()
+    t0 = time.time()
+    st, b, _ = S.new_client().call("GET", "/v1/members/%s/balance" % m["id"])
+    read_s = time.time() - t0
+    for t in tills:
+        t.join(timeout=60)
+    check("one thread: a balance read among the purchases", st, 200)
+    check_true("one thread: it did not wait for all of them", read_s < 5, "%.1f s" % read_s)
+    check("one thread: 480 purchases, all 201", (len(results), set(results)), (480, {201}))
+    batch = metric(S, "kopilka_batch_size_max")
+    check_true("one thread: purchases shared a commit (not one at a time)",
+               batch is not None and batch >= 2, repr(batch))
+    st, bal, _ = S.call("GET", "/v1/members/%s/balance" % m["id"])
+    check("one thread: 480 × 5%% of 100.00", bal.get("available"), 480 * 500 // 100)
+    S.check_verify("one thread")
+    S.stop()
+
+
 def tls_scenario():
     if not shutil.which("openssl"):
         check_true("tls: openssl is installed (scripts/deps.sh test)", False, "no openssl")
@@ -221,6 +267,7 @@ def main():
     kptest.scenario(lambda: metrics_scenario(S), "metrics")
     S.stop()
     kptest.scenario(shutdown_scenario, "shutdown")
+    kptest.scenario(one_thread_scenario, "one server thread")
     kptest.scenario(tls_scenario, "tls")
     kptest.scenario(summary_scenario, "summary report")
     kptest.summary()
