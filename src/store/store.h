@@ -237,8 +237,11 @@ struct kp_verify_report {
 	char first_problem[512];   /* the first one, readable */
 };
 
-/* The write-ahead log's bound (bound_log), and its file's size once reset. */
-#define KP_WAL_LIMIT_BYTES (64 * 1024 * 1024)
+/* The write-ahead log's bound (bound_log), and its file's size once reset.
+ * Each time it is reached the writer pauses for the pages the background
+ * checkpoint has not copied yet; at ~3,000 purchases/s (~25 KB of log each)
+ * 256 MiB is a pause every few seconds, not on every hundredth batch. */
+#define KP_WAL_LIMIT_BYTES (256 * 1024 * 1024)
 
 struct kp_store_ops {
 	const char *name; /* "sqlite" */
