@@ -242,9 +242,15 @@ int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, 
 		struct sqlite_conn *c = (struct sqlite_conn *)base;           \
 		return sqlite_exec_stmt(c, sqlite_bind(c, id, ""));           \
 	}
+static void forget_ids(struct sqlite_conn *c)
+{
+	c->next_lot_id = c->next_purchase_id = 0;
+}
+
 static int sqlite_begin(struct kp_conn *base)
 {
 	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	forget_ids(c);
 	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_BEGIN, ""));
 	return rc ? rc : sqlite_exec_stmt(c, sqlite_bind(c, Q_DEFER_FK, ""));
 }
@@ -252,7 +258,12 @@ SIMPLE_STMT(sqlite_read_begin, Q_READ_BEGIN)
 SIMPLE_STMT(sqlite_commit, Q_COMMIT)
 SIMPLE_STMT(sqlite_savepoint, Q_SAVEPOINT)
 SIMPLE_STMT(sqlite_release, Q_RELEASE)
-SIMPLE_STMT(sqlite_rollback_to, Q_ROLLBACK_TO)
+static int sqlite_rollback_to(struct kp_conn *base)
+{
+	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	forget_ids(c);
+	return sqlite_exec_stmt(c, sqlite_bind(c, Q_ROLLBACK_TO, ""));
+}
 
 static bool sqlite_in_transaction(struct kp_conn *base)
 {
@@ -314,6 +325,7 @@ static int sqlite_checkpoint(struct kp_conn *base)
 static int sqlite_rollback(struct kp_conn *base)
 {
 	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	forget_ids(c);
 	/* After some errors SQLite has already rolled back; that is fine. */
 	if (sqlite3_get_autocommit(c->db))
 		return 0;

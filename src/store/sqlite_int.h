@@ -20,6 +20,10 @@ struct sqlite_conn {
 	int64_t wal_frames;  /* the writer: pages in the WAL after its last commit */
 	int64_t page_size;   /* the writer: bytes per page */
 	int64_t wal_retry_frames; /* the writer: bound_log was busy; wait for this size */
+	/* Ids handed out in this transaction: the next ones, 0 = ask the table.
+	 * A transaction holds the write lock from its first write, so no one
+	 * else adds rows meanwhile; every begin and rollback forgets them. */
+	int64_t next_lot_id, next_purchase_id;
 };
 
 extern const struct kp_store_ops kp_sqlite_ops;

@@ -76,17 +76,26 @@ int sqlite_lots_count_open(struct kp_conn *base, int64_t member_id, size_t *n)
 	return 0;
 }
 
+/* MAX(id) + 1 of a table once per transaction, then counting on from there. */
+static int next_id(struct sqlite_conn *c, enum kp_sql q, int64_t *next, int64_t *id)
+{
+	if (*next == 0) {
+		sqlite3_stmt *st = sqlite_bind(c, q, "");
+		int rc = sqlite_step_row(c, st);
+		if (rc)
+			return rc;
+		*next = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	assert(*next > 0);
+	*id = (*next)++;
+	return 0;
+}
+
 int sqlite_lot_next_id(struct kp_conn *base, int64_t *id)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, Q_LOT_NEXT_ID, "");
-	int rc = sqlite_step_row(c, st);
-	if (rc)
-		return rc;
-	*id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	assert(*id > 0);
-	return 0;
+	return next_id(c, Q_LOT_NEXT_ID, &c->next_lot_id, id);
 }
 
 int sqlite_lot_insert(struct kp_conn *base, int64_t member_id, const struct kp_lot *lot,
@@ -230,13 +239,7 @@ int sqlite_purchase_insert(struct kp_conn *base, struct kp_purchase_row *p, cons
 int sqlite_purchase_next_id(struct kp_conn *base, int64_t *id)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *st = sqlite_bind(c, Q_PURCHASE_NEXT_ID, "");
-	int rc = sqlite_step_row(c, st);
-	if (rc)
-		return rc;
-	*id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return 0;
+	return next_id(c, Q_PURCHASE_NEXT_ID, &c->next_purchase_id, id);
 }
 
 int sqlite_purchase_set_answer(struct kp_conn *base, int64_t id, const char *answer)
