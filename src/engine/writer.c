@@ -130,6 +130,33 @@ static struct job *take_batch(struct kp_writer *w, size_t *taken)
 	return batch;
 }
 
+/*
+ * Wake the waiting submitters of a finished batch and tell the others.
+ * Called with the lock held; returns with it released (callbacks run
+ * without it: they may submit again).
+ */
+static void answer_batch(struct kp_writer *w, struct job *batch)
+{
+	/* next pointers may be reused by submitters once done is seen */
+	struct job *told = NULL;
+	for (struct job *j = batch, *next; j; j = next) {
+		next = j->next;
+		if (j->on_done) {
+			j->next = told;
+			told = j;
+			continue;
+		}
+		j->done = true;
+		pthread_cond_signal(&j->done_cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	for (struct job *j = told, *next; j; j = next) {
+		next = j->next;
+		j->on_done(j->arg, j->rc);
+		free(j);
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct kp_writer *w = arg;
@@ -150,24 +177,7 @@ static void *writer_main(void *arg)
 			if (n > w->stats.batch_max)
 				w->stats.batch_max = n;
 		}
-		/* next pointers may be reused by submitters once done is seen */
-		struct job *told = NULL;
-		for (struct job *j = batch, *next; j; j = next) {
-			next = j->next;
-			if (j->on_done) { /* told below, without the lock */
-				j->next = told;
-				told = j;
-				continue;
-			}
-			j->done = true;
-			pthread_cond_signal(&j->done_cond);
-		}
-		pthread_mutex_unlock(&w->lock);
-		for (struct job *j = told, *next; j; j = next) {
-			next = j->next;
-			j->on_done(j->arg, j->rc);
-			free(j);
-		}
+		answer_batch(w, batch);
 		/* After the answers, before the next batch. */
 		int rc = committed ? w->conn->ops->bound_log(w->conn, KP_WAL_LIMIT_BYTES) : 0;
 		if (rc)

@@ -5,8 +5,9 @@
  * opens one transaction, runs each job inside its own savepoint (a job that
  * returns an error is rolled back to its savepoint alone), commits once —
  * the commit is durable (synchronous=FULL) — and only then wakes the
- * submitters. If the commit fails, every job of the batch fails with the
- * commit's error and nothing of the batch is stored.
+ * submitters, or tells those that did not wait. If the commit fails, every
+ * job of the batch fails with the commit's error and nothing of the batch
+ * is stored. Between batches it keeps the store's log bounded (bound_log).
  *
  * The queue is bounded: a submit that finds it full fails at once with
  * KP_EBUSY instead of waiting, so overload turns into quick 503s.
