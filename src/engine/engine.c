@@ -205,6 +205,10 @@ int kp_engine_program_get(struct kp_engine *e, int64_t *version, char **doc)
 /* ---- the checkpointer ---------------------------------------------------- */
 
 #define CHECKPOINT_EVERY_MS 250
+/* Further behind than this, the checkpointer goes on at once: the writer's
+ * RESTART at the log's bound (store.h, bound_log) then has little left to
+ * copy, and every purchase waits that long. */
+#define CHECKPOINT_BEHIND_BYTES (8 * 1024 * 1024)
 
 static void *checkpointer_main(void *arg)
 {
@@ -215,6 +219,7 @@ static void *checkpointer_main(void *arg)
 		fprintf(stderr, "kopilka: checkpointer: %s\n", err);
 		return NULL;
 	}
+	int64_t behind = 0;
 	pthread_mutex_lock(&e->checkpoint_lock);
 	while (!e->checkpoint_stop) {
 		struct timespec until;
@@ -222,13 +227,14 @@ static void *checkpointer_main(void *arg)
 		until.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
 		until.tv_sec += until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&e->checkpoint_wake, &e->checkpoint_lock, &until);
+		if (behind <= CHECKPOINT_BEHIND_BYTES)
+			pthread_cond_timedwait(&e->checkpoint_wake, &e->checkpoint_lock, &until);
 		pthread_mutex_unlock(&e->checkpoint_lock);
-		c->ops->checkpoint(c);
+		c->ops->checkpoint(c, &behind);
 		pthread_mutex_lock(&e->checkpoint_lock);
 	}
 	pthread_mutex_unlock(&e->checkpoint_lock);
-	c->ops->checkpoint(c);
+	c->ops->checkpoint(c, &behind);
 	c->ops->close(c);
 	return NULL;
 }

@@ -414,6 +414,13 @@ static int pg_noop(struct kp_conn *base)
 	return 0;
 }
 
+static int pg_checkpoint(struct kp_conn *base, int64_t *behind_bytes)
+{
+	(void)base;
+	*behind_bytes = 0;
+	return 0;
+}
+
 static int pg_bound_log(struct kp_conn *base, int64_t limit_bytes)
 {
 	(void)base, (void)limit_bytes; /* max_wal_size is the server's */
@@ -575,7 +582,7 @@ const struct kp_store_ops kp_pg_ops = {
 	.rollback_to = pg_rollback_to,
 	.read_begin = pg_read_begin,
 	.writer_mode = pg_noop,
-	.checkpoint = pg_noop,
+	.checkpoint = pg_checkpoint,
 	.bound_log = pg_bound_log,
 	.program_insert = pg_program_insert,
 	.program_get = pg_program_get,

@@ -299,11 +299,23 @@ static int sqlite_bound_log(struct kp_conn *base, int64_t limit_bytes)
 {
 	struct sqlite_conn *c = (struct sqlite_conn *)base;
 	assert(c->page_size > 0 && limit_bytes > 0);
-	if (c->wal_frames * c->page_size <= limit_bytes || c->wal_frames < c->wal_retry_frames)
+	int64_t bytes = c->wal_frames * c->page_size;
+	if (bytes <= limit_bytes)
 		return 0;
-	/* RESTART: copy every frame, wait for the readers of old frames, and
-	 * make the next commit write the WAL from its start again. The wait is
-	 * short: every purchase waits with the writer. */
+	if (bytes <= 2 * limit_bytes) {
+		/* PASSIVE, from the writer: no one appends meanwhile, so it copies
+		 * the little the background checkpointer has not (engine.c keeps it
+		 * close behind) and the next commit starts the WAL again, unless a
+		 * reader still reads old frames. It waits for no lock: busy means
+		 * the background one is copying; the next batch tries again. */
+		int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sqlite_error(c, rc);
+	}
+	if (c->wal_frames < c->wal_retry_frames)
+		return 0;
+	/* Twice the bound: readers kept it from starting again. RESTART copies
+	 * every frame and waits for those readers, briefly: every purchase
+	 * waits with the writer. */
 	sqlite3_busy_timeout(c->db, RESTART_WAIT_MS);
 	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
 	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
@@ -315,10 +327,13 @@ static int sqlite_bound_log(struct kp_conn *base, int64_t limit_bytes)
 	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sqlite_error(c, rc);
 }
 
-static int sqlite_checkpoint(struct kp_conn *base)
+static int sqlite_checkpoint(struct kp_conn *base, int64_t *behind_bytes)
 {
 	struct sqlite_conn *c = (struct sqlite_conn *)base;
-	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int frames = 0, copied = 0;
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+	/* what the writer appended while this one copied */
+	*behind_bytes = frames > copied ? (int64_t)(frames - copied) * 4096 : 0;
 	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sqlite_error(c, rc);
 }
 

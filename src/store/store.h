@@ -256,15 +256,17 @@ struct kp_store_ops {
 	/* Make this connection the engine's writer: commits no longer checkpoint
 	 * (a commit must not wait for one); checkpoint() does it, from elsewhere. */
 	int (*writer_mode)(struct kp_conn *c);
-	/* Copy committed pages into the database file without blocking anyone. */
-	int (*checkpoint)(struct kp_conn *c);
+	/* Copy committed pages into the database file without blocking anyone;
+	 * *behind_bytes is about how much was committed meanwhile, not copied. */
+	int (*checkpoint)(struct kp_conn *c, int64_t *behind_bytes);
 	/*
 	 * The writer, between batches: if the log of committed pages not yet in
 	 * the database file (SQLite's WAL) has grown past limit_bytes, copy it
-	 * all and start it again, waiting for readers (at most the busy
-	 * timeout). Under a steady stream of commits the background checkpoint
-	 * never catches up with the writer, and the log would grow until the disk
-	 * is full (seen: 73 GB in 20 minutes of bench/gen). 0, or the error.
+	 * all so that the next commit starts it again (past twice the bound,
+	 * waiting briefly for readers of old pages). Under a steady stream of
+	 * commits the background checkpoint never catches up with the writer,
+	 * and the log would grow until the disk is full (seen: 73 GB in 20
+	 * minutes of bench/gen). 0, or the error.
 	 */
 	int (*bound_log)(struct kp_conn *c, int64_t limit_bytes);
 	/* Whether a transaction is open: SQLite may roll one back by itself (a full

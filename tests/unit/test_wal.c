@@ -2,9 +2,9 @@
  * test_wal.c — the writer keeps SQLite's write-ahead log bounded
  * (store.h, bound_log) on a real database: commits that together write
  * several times the bound never leave more than the bound and one commit in
- * the log; a reader holding old frames makes the writer give up after a
- * short wait instead of stalling, and the log is bounded again once the
- * reader is gone. Without bound_log the log only grows (the background
+ * the log; a reader holding old frames lets the log grow, and past twice the
+ * bound makes the writer give up after a short wait instead of stalling;
+ * the log is bounded again once the reader is gone. Without bound_log the log only grows (the background
  * checkpoint copies pages but never starts the log again under load).
  */
 #include <stdarg.h>
