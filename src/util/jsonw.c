@@ -55,7 +55,7 @@ static void before_value(struct jw *w)
 	w->need_comma[w->depth] = true;
 }
 
-static void open(struct jw *w, char c)
+static void open_container(struct jw *w, char c)
 {
 	before_value(w);
 	if (w->depth >= JW_MAX_DEPTH) {
@@ -68,7 +68,7 @@ static void open(struct jw *w, char c)
 	w->last_key[w->depth] = NULL;
 }
 
-static void close_(struct jw *w, char c)
+static void close_container(struct jw *w, char c)
 {
 	assert(w->failed || w->depth > 0);
 	if (w->depth > 0)
@@ -76,10 +76,10 @@ static void close_(struct jw *w, char c)
 	put(w, &c, 1);
 }
 
-void jw_object_begin(struct jw *w) { open(w, '{'); }
-void jw_object_end(struct jw *w) { close_(w, '}'); }
-void jw_array_begin(struct jw *w) { open(w, '['); }
-void jw_array_end(struct jw *w) { close_(w, ']'); }
+void jw_object_begin(struct jw *w) { open_container(w, '{'); }
+void jw_object_end(struct jw *w) { close_container(w, '}'); }
+void jw_array_begin(struct jw *w) { open_container(w, '['); }
+void jw_array_end(struct jw *w) { close_container(w, ']'); }
 
 /* jansson's escaping: ", \, and control characters; everything else as is. */
 static void put_string(struct jw *w, const char *s)
