@@ -204,11 +204,11 @@ int kp_engine_program_get(struct kp_engine *e, int64_t *version, char **doc)
 
 /* ---- the checkpointer ---------------------------------------------------- */
 
-#define CHECKPOINT_EVERY_MS 250
+#define CHECKPOINT_EVERY_MS 50
 /* Further behind than this, the checkpointer goes on at once: the writer's
- * RESTART at the log's bound (store.h, bound_log) then has little left to
+ * checkpoint at the log's bound (store.h, bound_log) then has little left to
  * copy, and every purchase waits that long. */
-#define CHECKPOINT_BEHIND_BYTES (8 * 1024 * 1024)
+#define CHECKPOINT_BEHIND_BYTES (1024 * 1024)
 
 static void *checkpointer_main(void *arg)
 {
