@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -310,10 +311,15 @@ void kp_server_stop(struct kp_server *s)
 {
 	if (!s)
 		return;
-	/* Stop accepting; connections open now get their requests answered. */
+	/* Stop accepting; connections open now get their requests answered.
+	 * shutdown() makes the kernel refuse new connections at once; the
+	 * socket itself is closed only after the daemon has stopped, because
+	 * the pool threads drop it from their epoll sets a little later
+	 * (closed earlier, libmicrohttpd aborts the process on the failed
+	 * removal). */
 	MHD_socket listener = MHD_quiesce_daemon(s->daemon);
 	if (listener != MHD_INVALID_SOCKET)
-		close(listener);
+		shutdown(listener, SHUT_RDWR);
 	int64_t until = kp_time_mono_ns() + (int64_t)KP_DRAIN_SECONDS * 1000000000;
 	struct timespec pause = {0, 5 * 1000 * 1000};
 	while (atomic_load(&s->in_flight) > 0 && kp_time_mono_ns() < until)
@@ -324,6 +330,8 @@ void kp_server_stop(struct kp_server *s)
 	while (atomic_load(&s->deferred) > 0)
 		nanosleep(&pause, NULL);
 	MHD_stop_daemon(s->daemon);
+	if (listener != MHD_INVALID_SOCKET)
+		close(listener);
 	kp_metrics_free(s->metrics);
 	free(s);
 }
