@@ -17,9 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "store/store.h"
+#include "test_tmpdb.h"
 
 /* Whether an index of table starts with column (partial ones count: the
  * lookup "column = ?" implies "column IS NOT NULL"). */
@@ -40,14 +39,10 @@ static bool indexed(sqlite3 *db, const char *table, const char *column)
 static void test_every_foreign_key_is_indexed(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/kopilka-test-schema.XXXXXX", path[64], err[256];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/k.db", dir);
-	struct kp_conn *c;
-	assert_int_equal(kp_store_open(path, true, &c, err, sizeof err), 0);
-	c->ops->close(c);
+	struct tmpdb t;
+	tmpdb_create(&t, NULL);
 	sqlite3 *db;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
 	sqlite3_stmt *st;
 	assert_int_equal(sqlite3_prepare_v2(db,
 					    "SELECT m.name, f.\"from\", f.\"table\" FROM sqlite_master m, "
@@ -83,13 +78,7 @@ static void test_every_foreign_key_is_indexed(void **state)
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	char p[96];
-	const char *suffix[] = {"", "-wal", "-shm"};
-	for (int i = 0; i < 3; i++) {
-		snprintf(p, sizeof p, "%s%s", path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	tmpdb_remove(&t);
 	assert_true(keys > 20); /* the schema has them: the query found them */
 	assert_int_equal(missing, 0);
 }

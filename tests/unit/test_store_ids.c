@@ -9,20 +9,14 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-#include "store/store.h"
+#include "test_tmpdb.h"
 
 static void test_ids(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/kopilka-test-ids.XXXXXX", path[64], err[256];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/k.db", dir);
+	struct tmpdb t;
 	struct kp_conn *c;
-	assert_int_equal(kp_store_open(path, true, &c, err, sizeof err), 0);
+	tmpdb_create(&t, &c);
 	int64_t a, b, p, q;
 	assert_int_equal(c->ops->begin(c), 0);
 	assert_int_equal(c->ops->lot_next_id(c, &a), 0);
@@ -48,13 +42,7 @@ static void test_ids(void **state)
 	assert_int_equal(p, 1);
 	assert_int_equal(c->ops->rollback(c), 0);
 	c->ops->close(c);
-	char f[96];
-	const char *suffix[] = {"", "-wal", "-shm"};
-	for (int i = 0; i < 3; i++) {
-		snprintf(f, sizeof f, "%s%s", path, suffix[i]);
-		unlink(f);
-	}
-	rmdir(dir);
+	tmpdb_remove(&t);
 }
 
 int main(void)

@@ -17,15 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "store/store.h"
+#include "test_tmpdb.h"
 
 #define LIMIT (1024 * 1024)
 #define DOC_BYTES (64 * 1024) /* about 17 pages a commit */
 
 struct fixture {
-	char dir[64], path[96];
+	struct tmpdb db;
+	const char *path;
 	struct kp_conn *w;
 	char *doc;
 };
@@ -33,11 +33,8 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/kopilka-test-wal.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/k.db", f->dir);
-	char err[256];
-	assert_int_equal(kp_store_open(f->path, true, &f->w, err, sizeof err), 0);
+	tmpdb_create(&f->db, &f->w);
+	f->path = f->db.path;
 	assert_int_equal(f->w->ops->writer_mode(f->w), 0);
 	f->doc = malloc(DOC_BYTES + 1);
 	memset(f->doc, 'x', DOC_BYTES);
@@ -50,13 +47,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	f->w->ops->close(f->w);
-	char p[128];
-	const char *suffix[] = {"", "-wal", "-shm"};
-	for (int i = 0; i < 3; i++) {
-		snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	tmpdb_remove(&f->db);
 	free(f->doc);
 	free(f);
 	return 0;

@@ -1,0 +1,50 @@
+/*
+ * test_tmpdb.h — a throw-away SQLite database for the store-level tests:
+ * a new directory under /tmp with k.db in it, made with every migration,
+ * and removed with its WAL and shared-memory files at the end.
+ */
+#ifndef KP_TEST_TMPDB_H
+#define KP_TEST_TMPDB_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+struct tmpdb {
+	char dir[64], path[96];
+};
+
+/* Make the directory and the database; *c is the store opened on it
+ * (create = true: the writer's settings), or NULL to open nothing. */
+static inline void tmpdb_create(struct tmpdb *t, struct kp_conn **c)
+{
+	char err[256];
+	snprintf(t->dir, sizeof t->dir, "/tmp/kopilka-test.XXXXXX");
+	if (!mkdtemp(t->dir))
+		abort();
+	snprintf(t->path, sizeof t->path, "%s/k.db", t->dir);
+	struct kp_conn *opened = NULL;
+	if (kp_store_open(t->path, true, &opened, err, sizeof err) != 0) {
+		fprintf(stderr, "tmpdb: %s\n", err);
+		abort();
+	}
+	if (c)
+		*c = opened;
+	else
+		opened->ops->close(opened);
+}
+
+static inline void tmpdb_remove(struct tmpdb *t)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	char p[128];
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s%s", t->path, suffix[i]);
+		unlink(p);
+	}
+	rmdir(t->dir);
+}
+
+#endif
