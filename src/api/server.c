@@ -312,14 +312,14 @@ void kp_server_stop(struct kp_server *s)
 	if (!s)
 		return;
 	/* Stop accepting; connections open now get their requests answered.
-	 * shutdown() makes the kernel refuse new connections at once; the
-	 * socket itself is closed only after the daemon has stopped, because
-	 * the pool threads drop it from their epoll sets a little later
-	 * (closed earlier, libmicrohttpd aborts the process on the failed
-	 * removal). */
-	MHD_socket listener = MHD_quiesce_daemon(s->daemon);
-	if (listener != MHD_INVALID_SOCKET)
-		shutdown(listener, SHUT_RDWR);
+	 * Not MHD_quiesce_daemon: with an epoll thread pool it races the pool
+	 * threads removing the listening socket from their epoll sets and can
+	 * abort the process (a known libmicrohttpd defect; seen here). shutdown()
+	 * makes the kernel refuse new connections; libmicrohttpd closes the
+	 * socket itself when it stops. */
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+	if (info && info->listen_fd != MHD_INVALID_SOCKET)
+		shutdown(info->listen_fd, SHUT_RDWR);
 	int64_t until = kp_time_mono_ns() + (int64_t)KP_DRAIN_SECONDS * 1000000000;
 	struct timespec pause = {0, 5 * 1000 * 1000};
 	while (atomic_load(&s->in_flight) > 0 && kp_time_mono_ns() < until)
@@ -330,8 +330,6 @@ void kp_server_stop(struct kp_server *s)
 	while (atomic_load(&s->deferred) > 0)
 		nanosleep(&pause, NULL);
 	MHD_stop_daemon(s->daemon);
-	if (listener != MHD_INVALID_SOCKET)
-		close(listener);
 	kp_metrics_free(s->metrics);
 	free(s);
 }
