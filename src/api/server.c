@@ -278,7 +278,7 @@ int kp_server_start(struct kp_engine *engine, const struct kp_server_options *o,
 	s->engine = engine;
 	s->log_requests = o->log_requests;
 	kp_crypto_random(&s->id_prefix, sizeof s->id_prefix);
-	/* ITC lets kp_server_stop stop accepting while requests in flight finish. */
+	/* ITC: a connection resumed from the writer's thread wakes its pool thread. */
 	/* A few threads, each with its own epoll set of connections; purchases
 	 * wait for the writer suspended, not in a thread (answer_later). */
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
