@@ -960,6 +960,19 @@ def two_phase(S):
     check_error("tp: cancel a confirmed hold → 409", S.call("POST", "/v1/purchases/H-1/cancel"), 409, "conflict")
     check("tp: balance after confirm", avail(S, h), {"available": 700 + earned, "pending": 0})
     check("tp: coupon still used once", coupon_uses(S, "HC1"), 1)
+    # A confirmed hold's answer is stored again (by jansson, ASCII-only); repeating
+    # the receipt still answers raw UTF-8, as every other answer is sent.
+    milk = basket("H-U", [line("Молоко «3,2%»", 10000)], member=h, hold=True)
+    cl = S.new_client()
+    st, _, _ = cl.call("POST", "/v1/purchases", milk)
+    check("tp: hold H-U → 201", st, 201)
+    check("tp: confirm H-U → 200", S.call("POST", "/v1/purchases/H-U/confirm")[0], 200)
+    st, again, _ = cl.call("POST", "/v1/purchases", milk)
+    check("tp: repeat H-U after confirm → 200 committed",
+          (st, (again or {}).get("status")), (200, "committed"))
+    check_true("tp: its SKU in UTF-8, not \\u escapes",
+               "Молоко «3,2%»".encode() in cl.last_raw and b"\\u" not in cl.last_raw,
+               cl.last_raw[:300])
     # Cancel: points, coupon use and certificate amount come back.
     coupon(S, "HC2", "amount", 1000, max_uses=1)
     g2 = gc(S, 5000)

@@ -25,7 +25,6 @@
 
 struct fixture {
 	struct tmpdb db;
-	const char *path;
 	struct kp_conn *w;
 	char *doc;
 };
@@ -34,7 +33,6 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
 	tmpdb_create(&f->db, &f->w);
-	f->path = f->db.path;
 	assert_int_equal(f->w->ops->writer_mode(f->w), 0);
 	f->doc = malloc(DOC_BYTES + 1);
 	memset(f->doc, 'x', DOC_BYTES);
@@ -84,7 +82,7 @@ static void test_log_stays_bounded(void **state)
 	for (int i = 0; i < 60; i++) { /* about 4 MiB written in all */
 		commit_one(f, i);
 		assert_int_equal(f->w->ops->bound_log(f->w, LIMIT), 0);
-		int n = log_frames(f->path);
+		int n = log_frames(f->db.path);
 		most = n > most ? n : most;
 	}
 	/* the bound, plus the commit that crossed it */
@@ -98,7 +96,7 @@ static void test_without_it_the_log_grows(void **state)
 	for (int i = 0; i < 60; i++)
 		commit_one(f, i);
 	/* the control: what the test above would see if bound_log did nothing */
-	assert_true((int64_t)log_frames(f->path) * 4096 > 3 * LIMIT);
+	assert_true((int64_t)log_frames(f->db.path) * 4096 > 3 * LIMIT);
 }
 
 static double now_s(void)
@@ -113,7 +111,7 @@ static void test_a_long_reader_does_not_stall_the_writer(void **state)
 	struct fixture *f = *state;
 	commit_one(f, 0);
 	sqlite3 *reader;
-	assert_int_equal(sqlite3_open(f->path, &reader), SQLITE_OK);
+	assert_int_equal(sqlite3_open(f->db.path, &reader), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM programs;", NULL,
 				      NULL, NULL), SQLITE_OK); /* holds the first commit's frames */
 	double slowest = 0;
@@ -125,14 +123,14 @@ static void test_a_long_reader_does_not_stall_the_writer(void **state)
 		slowest = took > slowest ? took : slowest;
 	}
 	assert_true(slowest < 1.0); /* gave up after a short wait, not the 5 s busy timeout */
-	assert_true((int64_t)log_frames(f->path) * 4096 > LIMIT); /* could not start again */
+	assert_true((int64_t)log_frames(f->db.path) * 4096 > LIMIT); /* could not start again */
 	sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(reader);
 	for (int i = 40; i < 60; i++) {
 		commit_one(f, i);
 		assert_int_equal(f->w->ops->bound_log(f->w, LIMIT), 0);
 	}
-	assert_true((int64_t)log_frames(f->path) * 4096 <= LIMIT + 2 * DOC_BYTES);
+	assert_true((int64_t)log_frames(f->db.path) * 4096 <= LIMIT + 2 * DOC_BYTES);
 }
 
 int main(void)
