@@ -29,6 +29,8 @@ struct kp_metrics {
 	const char *const *names;
 	size_t n_routes;
 	struct route_stats routes[KP_METRICS_MAX_ROUTES + 1];
+	_Atomic int64_t connections_open;
+	_Atomic uint64_t connections_refused;
 };
 
 struct kp_metrics *kp_metrics_new(const char *const *route_names, size_t n_routes)
@@ -62,6 +64,22 @@ void kp_metrics_record(struct kp_metrics *m, size_t route, int status, int64_t d
 	atomic_fetch_add_explicit(&r->buckets[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->sum_ns, (uint64_t)(duration_ns > 0 ? duration_ns : 0),
 				  memory_order_relaxed);
+}
+
+void kp_metrics_connection(struct kp_metrics *m, int delta)
+{
+	assert(delta == 1 || delta == -1);
+	atomic_fetch_add_explicit(&m->connections_open, delta, memory_order_relaxed);
+}
+
+void kp_metrics_connection_refused(struct kp_metrics *m)
+{
+	atomic_fetch_add_explicit(&m->connections_refused, 1, memory_order_relaxed);
+}
+
+int64_t kp_metrics_connections_open(const struct kp_metrics *m)
+{
+	return atomic_load_explicit(&m->connections_open, memory_order_relaxed);
 }
 
 /* A growing text buffer; on failure it stays NULL and further appends do nothing. */
@@ -151,6 +169,18 @@ static void render_latency(struct text *t, const struct kp_metrics *m)
 	}
 }
 
+static void render_connections(struct text *t, const struct kp_metrics *m)
+{
+	append(t, "# HELP kopilka_connections_open HTTP connections open now.\n"
+		  "# TYPE kopilka_connections_open gauge\nkopilka_connections_open %lld\n"
+		  "# HELP kopilka_connections_refused_total Connections closed at once: the "
+		  "limit of open connections was reached.\n"
+		  "# TYPE kopilka_connections_refused_total counter\n"
+		  "kopilka_connections_refused_total %llu\n",
+	       (long long)kp_metrics_connections_open(m),
+	       (unsigned long long)atomic_load(&m->connections_refused));
+}
+
 static void render_engine(struct text *t, struct kp_engine *e)
 {
 	struct kp_engine_stats s;
@@ -181,6 +211,7 @@ char *kp_metrics_render(const struct kp_metrics *m, struct kp_engine *engine)
 	t.buf = malloc(t.cap);
 	render_requests(&t, m);
 	render_latency(&t, m);
+	render_connections(&t, m);
 	render_engine(&t, engine);
 	return t.buf;
 }

@@ -1,7 +1,8 @@
 /*
  * metrics.h — counters for GET /metrics, in the Prometheus text format.
  *
- * Requests by route and status, latency histograms by route, and the
+ * Requests by route and status, latency histograms by route, open and
+ * refused connections, and the
  * engine's own figures (commits, batch sizes, queue depth, points issued
  * and redeemed) read at scrape time. Everything is a relaxed atomic
  * counter: recording costs a few nanoseconds and never takes a lock.
@@ -24,6 +25,11 @@ void kp_metrics_free(struct kp_metrics *m);
 
 /* One answered request: route index (n_routes = unmatched), HTTP status, duration. */
 void kp_metrics_record(struct kp_metrics *m, size_t route, int status, int64_t duration_ns);
+
+/* Connections: one opened (+1) or closed (-1); one refused at the limit. */
+void kp_metrics_connection(struct kp_metrics *m, int delta);
+void kp_metrics_connection_refused(struct kp_metrics *m);
+int64_t kp_metrics_connections_open(const struct kp_metrics *m);
 
 /* The whole exposition text, malloc'ed (caller frees), or NULL when out of memory. */
 char *kp_metrics_render(const struct kp_metrics *m, struct kp_engine *engine);

@@ -18,7 +18,8 @@
 #include "engine/engine.h"
 
 #define KP_MAX_BODY (1024 * 1024) /* bytes; larger bodies get 413 */
-#define KP_MAX_CONNECTIONS 1024
+#define KP_MAX_CONNECTIONS 1024 /* default of --max-connections */
+#define KP_MAX_CONNECTIONS_LIMIT 100000
 #define KP_MAX_THREADS 256
 
 struct kp_server;
@@ -29,6 +30,7 @@ struct kp_server_options {
 	const char *tls_key;  /* PEM text of its private key */
 	bool log_requests;    /* one JSON line per request on stderr */
 	unsigned threads;     /* server threads; 0 = kp_server_default_threads() */
+	unsigned max_connections; /* open at once; 0 = KP_MAX_CONNECTIONS; beyond: closed at once */
 };
 
 /* Two per core, at least 4, at most KP_MAX_THREADS. */

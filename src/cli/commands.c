@@ -28,6 +28,7 @@ struct options {
 	int quiet;         /* no request log */
 	long queue;        /* serve --queue: the writer queue's bound; 0 = default 4096 */
 	long threads;      /* serve --threads: HTTP threads; 0 = default */
+	long max_connections; /* serve --max-connections; 0 = default */
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -45,6 +46,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"quiet", no_argument, NULL, 'q'},
 		{"queue", required_argument, NULL, 'Q'},
 		{"threads", required_argument, NULL, 'T'},
+		{"max-connections", required_argument, NULL, 'M'},
 		{"auth-failures", required_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
@@ -90,6 +92,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->threads = strtol(optarg, &end, 10);
 			if (*end || o->threads < 1 || o->threads > KP_MAX_THREADS) {
 				fprintf(stderr, "kopilka: --threads: from 1 to %d\n", KP_MAX_THREADS);
+				return 2;
+			}
+			break;
+		}
+		case 'M': {
+			char *end;
+			o->max_connections = strtol(optarg, &end, 10);
+			if (*end || o->max_connections < 1 ||
+			    o->max_connections > KP_MAX_CONNECTIONS_LIMIT) {
+				fprintf(stderr, "kopilka: --max-connections: from 1 to %d\n",
+					KP_MAX_CONNECTIONS_LIMIT);
 				return 2;
 			}
 			break;
@@ -281,7 +294,8 @@ int kp_cmd_serve(int argc, char **argv)
 	if (!rc && o.program)
 		rc = load_program(e, o.program);
 	struct kp_server_options so = {.listen = o.listen, .log_requests = !o.quiet,
-				       .threads = (unsigned)o.threads};
+				       .threads = (unsigned)o.threads,
+				       .max_connections = (unsigned)o.max_connections};
 	size_t len;
 	if (!rc && o.tls_cert && !(so.tls_cert = kp_read_file(o.tls_cert, 1 << 20, &len))) {
 		fprintf(stderr, "kopilka: cannot read --tls-cert %s\n", o.tls_cert);

@@ -15,6 +15,8 @@ static const char usage[] =
 	"          [--jobs-every SECONDS]  run due jobs this often (default 60; 0 = never)\n"
 	"          [--tls-cert FILE --tls-key FILE]  serve HTTPS; [--quiet] no request log\n"
 	"          [--queue N]  bound of the write queue (default 4096; full: 503)\n"
+	"          [--threads N]  HTTP threads (default two per core, at least 4)\n"
+	"          [--max-connections N]  open at once (default 1024; beyond: closed)\n"
 	"          [--auth-failures N]  failed key checks per address in 60 s before 429\n"
 	"                               (default 10)\n"
 	"  init    --db FILE [--program FILE]   create a database (and load a program)\n"

@@ -17,8 +17,17 @@ together, read with select). Checked:
 - no acknowledged purchase is lost: each 201 receipt exists afterwards, each
   refused one does not (404);
 - afterwards a purchase and a balance succeed as usual, and verify is green.
+
+A second server checks the connection limit (`--max-connections 64`, 8
+threads): bursts of 300 purchases on 300 connections. Every connection is
+either answered or closed at once without an answer (nothing waits for the
+idle timeout), the refusals are counted in /metrics, every refused receipt
+is absent and every answered one present. libmicrohttpd's own limit, split
+among its threads, left a thread that reached its share with requests
+accepted and never read; this is what the limit being Kopilka's guards.
 """
 
+import http.client
 import json
 import os
 import select
@@ -141,6 +150,105 @@ def read_burst(proc, path, n):
     return lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else 0.0
 
 
+def limited_burst(proc, members, n, tag):
+    """n purchases on n connections at once against a server with a small
+    connection limit. Returns (answered {receipt: status}, refused [receipt],
+    hanging [receipt]): refused = closed without an answer, hanging = neither
+    within 20 s."""
+    socks = []
+    for i in range(n):
+        rid = "%s-%d" % (tag, i)
+        body = json.dumps({"receipt_id": rid, "member": members[i % len(members)],
+                           "lines": [{"sku": "s", "qty": 1, "price": 5000 + i}]}).encode()
+        head = ("POST /v1/purchases HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                % (proc.admin_key, len(body))).encode()
+        socks.append([socket.create_connection(("127.0.0.1", proc.port), timeout=30), rid,
+                      head + body, b""])
+    refused = []
+    pending = {}
+    for e in socks:
+        try:
+            e[0].sendall(e[2])
+            pending[e[0].fileno()] = e
+        except OSError:  # closed by the server before the request went out
+            refused.append(e[1])
+            e[0].close()
+    answered = {}
+    deadline = time.monotonic() + 20
+    while pending and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(pending), [], [], 1.0)
+        for fd in ready:
+            e = pending[fd]
+            try:
+                chunk = e[0].recv(65536)
+            except OSError:
+                chunk = b""
+            if chunk:
+                e[3] += chunk
+                if not _complete(e[3]):
+                    continue
+            del pending[fd]
+            e[0].close()
+            if e[3]:
+                answered[e[1]] = _parse(e[1], e[3], 0)[1]
+            else:
+                refused.append(e[1])
+    hanging = [e[1] for e in pending.values()]
+    for e in pending.values():
+        e[0].close()
+    return answered, refused, hanging
+
+
+def metric(proc, name):
+    conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=10)
+    conn.request("GET", "/metrics", headers={"Authorization": "Bearer " + proc.admin_key})
+    text = conn.getresponse().read().decode()
+    conn.close()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def connection_limit():
+    tmp = tempfile.mkdtemp(prefix="kplimit-")
+    prog = os.path.join(tmp, "program.json")
+    kpproc.write_program(prog, PROGRAM)
+    proc = kpproc.Proc(os.path.join(tmp, "k.db"), prog, name="limit",
+                       args=["--max-connections", "64", "--threads", "8"])
+    proc.start()
+    members = []
+    for i in range(10):
+        st, m, _ = proc.call("POST", "/v1/members", {"phone": "+7 902 000-00-%02d" % i,
+                                                      "consents": {"personal_data": True}})
+        members.append(m["id"])
+    answered, refused, hanging = {}, [], []
+    for b in range(6):
+        a, r, h = limited_burst(proc, members, CONNS, "L%d" % b)
+        answered.update(a)
+        refused += r
+        hanging += h
+        print("# limit burst %d: %d answered, %d refused, %d hanging" % (b, len(a), len(r), len(h)),
+              flush=True)
+    check("limit: no connection waits without an answer", hanging, [])
+    check_true("limit: some connections are refused at the limit", len(refused) > 0,
+               "answered %d" % len(answered))
+    check_true("limit: the answered ones are 201", set(answered.values()) == {201},
+               "statuses %s" % sorted(set(answered.values()), key=str))
+    check("limit: refusals counted in /metrics",
+          metric(proc, "kopilka_connections_refused_total"), float(len(refused)))
+    lost = [r for r in answered if proc.call("GET", "/v1/purchases/%s" % r)[0] != 200]
+    check("limit: every answered receipt exists", lost, [])
+    there = [r for r in refused if proc.call("GET", "/v1/purchases/%s" % r)[0] != 404]
+    check("limit: no refused receipt exists", there, [])
+    open_now = metric(proc, "kopilka_connections_open")
+    check_true("limit: open connections counted", open_now is not None and 1 <= open_now <= 64,
+               "kopilka_connections_open %s" % open_now)
+    proc.check_verify("the connection limit")
+    proc.stop()
+
+
 def rss_sampler(proc, samples, stop):
     while not stop.is_set():
         r = proc.rss_kib()
@@ -230,4 +338,5 @@ def main():
 
 if __name__ == "__main__":
     kptest.scenario(main, "overload")
+    kptest.scenario(connection_limit, "connection limit")
     kptest.summary()
