@@ -11,6 +11,10 @@
 
 /* Open lots read without counting them first (load_member_points). */
 #define LOTS_USUALLY 32
+/* Reads of a member's lots after counting them: a reader outside a
+ * transaction counts and reads in two snapshots, and purchases committed
+ * in between can add lots, so each count leaves room and is tried again. */
+#define LOTS_COUNTS 8
 
 int load_member_points(struct kp_conn *c, const struct kp_member_row *row, const int64_t *extra,
 		       size_t n_extra, size_t spare, struct kp_member_points *m)
@@ -23,7 +27,7 @@ int load_member_points(struct kp_conn *c, const struct kp_member_row *row, const
 	/* Most members have a few open lots: read them in one go, and count
 	 * first only when they do not fit. The spare slots stay free. */
 	size_t n_open = LOTS_USUALLY;
-	bool counted = false;
+	int counts = 0;
 	int rc;
 	for (;;) {
 		m->cap_lots = n_open + n_extra + spare;
@@ -33,13 +37,14 @@ int load_member_points(struct kp_conn *c, const struct kp_member_row *row, const
 		m->n_lots = 0;
 		rc = c->ops->lots_load(c, row->id, extra, n_extra, m->lots, m->cap_lots - spare,
 				       &m->n_lots);
-		if (rc != KP_ETOOLARGE || counted)
+		if (rc != KP_ETOOLARGE || counts == LOTS_COUNTS)
 			break;
 		free(m->lots);
 		m->lots = NULL;
 		if ((rc = c->ops->lots_count_open(c, row->id, &n_open)))
 			return rc;
-		counted = true;
+		n_open += n_open / 4 + LOTS_USUALLY; /* lots committed since the count */
+		counts++;
 	}
 	if (rc) {
 		free(m->lots);
