@@ -530,7 +530,10 @@ void kp_engine_purchase_commit_async(struct kp_engine *e, const struct kp_purcha
 	}
 	*j = (struct commit_job){.e = e, .req = req, .now = kp_engine_now(e), .why = why,
 				 .done = done, .done_arg = arg};
-	kp_writer_submit_async(e->writer, commit_run, j, commit_async_done);
+	/* commit_run checks everything before its first write (compute, then
+	 * the points planned in memory) and computes its answer again when run
+	 * again: repeatable (writer.h). */
+	kp_writer_submit_async(e->writer, KP_JOB_REPEATABLE, commit_run, j, commit_async_done);
 }
 
 /* ---- reading a committed purchase --------------------------------------- */

@@ -16,6 +16,8 @@ struct job {
 	bool done;
 	pthread_cond_t done_cond; /* its own, so a batch wakes only its submitters */
 	kp_write_done on_done;    /* async: told instead of waking anyone; the job is malloc'ed */
+	bool repeatable;          /* KP_JOB_REPEATABLE */
+	bool excluded;            /* failed after writing: its run goes on without it */
 	struct job *next;
 };
 
@@ -49,12 +51,53 @@ static void run_job(struct kp_conn *c, struct job *j)
 		j->rc = rc;
 }
 
+static int64_t changes(struct kp_conn *c)
+{
+	return c->ops->changes ? c->ops->changes(c) : -1;
+}
+
+/*
+ * Run repeatable jobs [first, end) in one savepoint (writer.h). A job that
+ * fails without writing simply failed. One that fails after writing is
+ * excluded: back to the savepoint, and the run starts again without it (the
+ * others write the same again). Each restart excludes one more job, so
+ * there are at most as many as jobs. Returns 0, or an error that ends the
+ * batch (the store lost the transaction, a savepoint failed).
+ */
+static int run_repeatable(struct kp_conn *c, struct job *first, struct job *end)
+{
+	int rc = c->ops->savepoint(c);
+	struct job *j = first;
+	while (!rc && j != end) {
+		if (j->excluded) {
+			j = j->next;
+			continue;
+		}
+		if (!c->ops->in_transaction(c))
+			return KP_EBUSY; /* as in run_attempt */
+		int64_t before = changes(c);
+		j->rc = j->fn(c, j->arg);
+		if (j->rc == KP_ERETRY)
+			return KP_ERETRY;
+		if (j->rc && changes(c) != before) {
+			j->excluded = true;
+			rc = c->ops->rollback_to(c);
+			j = first;
+			continue;
+		}
+		j = j->next;
+	}
+	return rc ? rc : c->ops->release(c);
+}
+
 /* One attempt at a batch: KP_ERETRY when a job or the commit met a
  * serialization failure or a deadlock (PostgreSQL), and nothing is stored. */
 static int run_attempt(struct kp_conn *c, struct job *batch)
 {
 	int rc = c->ops->begin(c);
-	for (struct job *j = batch; j; j = j->next) {
+	bool counted = changes(c) >= 0; /* else every job is guarded */
+	for (struct job *j = batch, *next; j; j = next) {
+		next = j->next;
 		/* If the store rolled the transaction back by itself (a full disk, an I/O
 		 * error), the jobs before are lost and the rest must not run outside it. */
 		if (!rc && !c->ops->in_transaction(c))
@@ -62,6 +105,12 @@ static int run_attempt(struct kp_conn *c, struct job *batch)
 		if (rc) {
 			j->rc = rc;
 			continue;
+		}
+		if (j->repeatable && counted) {
+			while (next && next->repeatable)
+				next = next->next;
+			rc = run_repeatable(c, j, next);
+			continue; /* on an error, run_batch answers the run's jobs with it */
 		}
 		run_job(c, j);
 		if (j->rc == KP_ERETRY)
@@ -102,8 +151,10 @@ static bool run_batch(struct kp_writer *w, struct job *batch)
 	for (unsigned attempt = 1; rc == KP_ERETRY && attempt <= RETRY_MAX; attempt++) {
 		w->retries++;
 		backoff(attempt, &w->seed);
-		for (struct job *j = batch; j; j = j->next)
+		for (struct job *j = batch; j; j = j->next) {
 			j->rc = 0;
+			j->excluded = false;
+		}
 		rc = run_attempt(c, batch);
 	}
 	if (rc)
@@ -227,7 +278,8 @@ static bool enqueue(struct kp_writer *w, struct job *j)
 	return true;
 }
 
-void kp_writer_submit_async(struct kp_writer *w, kp_write_fn fn, void *arg, kp_write_done done)
+void kp_writer_submit_async(struct kp_writer *w, enum kp_job_kind kind, kp_write_fn fn, void *arg,
+			    kp_write_done done)
 {
 	assert(w && fn && done);
 	struct job *j = calloc(1, sizeof *j);
@@ -235,7 +287,8 @@ void kp_writer_submit_async(struct kp_writer *w, kp_write_fn fn, void *arg, kp_w
 		done(arg, KP_ENOMEM);
 		return;
 	}
-	*j = (struct job){.fn = fn, .arg = arg, .on_done = done};
+	*j = (struct job){.fn = fn, .arg = arg, .on_done = done,
+			  .repeatable = kind == KP_JOB_REPEATABLE};
 	pthread_mutex_lock(&w->lock);
 	bool queued = enqueue(w, j);
 	pthread_mutex_unlock(&w->lock);

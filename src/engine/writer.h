@@ -3,7 +3,8 @@
  *
  * Request threads submit jobs; the writer takes up to batch_max of them,
  * opens one transaction, runs each job inside its own savepoint (a job that
- * returns an error is rolled back to its savepoint alone), commits once —
+ * returns an error is rolled back to its savepoint alone; repeatable jobs
+ * share one, below), commits once —
  * the commit is durable (synchronous=FULL) — and only then wakes the
  * submitters, or tells those that did not wait. If the commit fails, every
  * job of the batch fails with the commit's error and nothing of the batch
@@ -37,6 +38,24 @@ int kp_writer_start(struct kp_conn *c, size_t queue_cap, size_t batch_max,
  */
 int kp_writer_submit(struct kp_writer *w, kp_write_fn fn, void *arg);
 
+/*
+ * How a job runs in its batch. A guarded job has a savepoint of its own. A
+ * repeatable job promises two things: it writes nothing before its own
+ * checks have passed (a job that refuses, refuses before its first write),
+ * and run again from the start on the same database it writes the same rows
+ * and gives the same answer. Consecutive repeatable jobs then share one
+ * savepoint, which saves SQLite copying every page they touch into a
+ * savepoint journal per job, and the savepoint's statements (7% of the
+ * writer's instructions per purchase, docs/performance.md). If one fails
+ * after writing all the same, the writer rolls back to the shared savepoint
+ * and runs the others again without it. Stores that cannot count their
+ * writes (store.h, changes) run every job guarded.
+ */
+enum kp_job_kind {
+	KP_JOB_GUARDED,
+	KP_JOB_REPEATABLE,
+};
+
 /* Told a job's result (as kp_writer_submit returns it) once its batch ended. */
 typedef void (*kp_write_done)(void *arg, int rc);
 
@@ -47,7 +66,8 @@ typedef void (*kp_write_done)(void *arg, int rc);
  * must stay valid until then. So a server can hand the writer more
  * purchases than it has threads, and batches grow with the load.
  */
-void kp_writer_submit_async(struct kp_writer *w, kp_write_fn fn, void *arg, kp_write_done done);
+void kp_writer_submit_async(struct kp_writer *w, enum kp_job_kind kind, kp_write_fn fn, void *arg,
+			    kp_write_done done);
 
 struct kp_writer_stats {
 	uint64_t commits;     /* transactions committed */

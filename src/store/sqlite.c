@@ -270,6 +270,11 @@ static bool sqlite_in_transaction(struct kp_conn *base)
 	return sqlite3_get_autocommit(((struct sqlite_conn *)base)->db) == 0;
 }
 
+static int64_t sqlite_changes(struct kp_conn *base)
+{
+	return sqlite3_total_changes64(((struct sqlite_conn *)base)->db);
+}
+
 /* SQLite tells the writer the WAL's size after each commit (sqlite3_wal_hook). */
 static int note_wal_size(void *arg, sqlite3 *db, const char *name, int frames)
 {
@@ -358,6 +363,7 @@ const struct kp_store_ops kp_sqlite_ops = {
 	.read_begin = sqlite_read_begin,
 	.writer_mode = sqlite_writer_mode,
 	.in_transaction = sqlite_in_transaction,
+	.changes = sqlite_changes,
 	.checkpoint = sqlite_checkpoint,
 	.bound_log = sqlite_bound_log,
 	.program_insert = sqlite_program_insert,

@@ -273,6 +273,10 @@ struct kp_store_ops {
 	/* Whether a transaction is open: SQLite may roll one back by itself (a full
 	 * disk, an I/O error), and a batch must not go on outside it. */
 	bool (*in_transaction)(struct kp_conn *c);
+	/* Rows written on this connection so far, a count that only grows; or
+	 * -1 when the store cannot tell (the writer then gives every job a
+	 * savepoint of its own). NULL = cannot tell. */
+	int64_t (*changes)(struct kp_conn *c);
 	/* A read-only transaction: every read until rollback sees one snapshot. */
 	int (*read_begin)(struct kp_conn *c);
 

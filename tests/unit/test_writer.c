@@ -4,7 +4,9 @@
  * and a batch whose transaction the store lost by itself stops at once, every
  * job of it answered KP_EBUSY and nothing committed. Jobs submitted without
  * waiting are told their result once, after their batch's commit, and at
- * once when the queue is full.
+ * once when the queue is full. Repeatable jobs share one savepoint; one that
+ * fails after writing is taken out and the others run again, so exactly the
+ * successful jobs' writes are committed, once each.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +28,12 @@ struct fake {
 	bool in_txn;
 	int begins, commits, rollbacks, savepoints, rollback_tos;
 	int outside; /* calls that needed a transaction and had none */
+	/* What jobs wrote: their numbers, in the transaction and committed. A
+	 * savepoint marks how much was written; rolling back to it drops the rest. */
+	bool uncounted; /* changes() cannot tell: -1 */
+	int64_t changes;
+	int written[64], n_written, marks[8], n_marks;
+	int committed[64], n_committed;
 };
 
 #define FAKE(c) ((struct fake *)(c))
@@ -39,10 +47,14 @@ static int f_begin(struct kp_conn *c)
 
 static int f_commit(struct kp_conn *c)
 {
+	struct fake *f = FAKE(c);
 	/* counted, not asserted: this runs on the writer's thread */
-	FAKE(c)->outside += !FAKE(c)->in_txn;
-	FAKE(c)->commits++;
-	FAKE(c)->in_txn = false;
+	f->outside += !f->in_txn;
+	f->commits++;
+	f->in_txn = false;
+	for (int i = 0; i < f->n_written && f->n_committed < 64; i++)
+		f->committed[f->n_committed++] = f->written[i];
+	f->n_written = f->n_marks = 0;
 	return 0;
 }
 
@@ -50,26 +62,41 @@ static int f_rollback(struct kp_conn *c)
 {
 	FAKE(c)->rollbacks++;
 	FAKE(c)->in_txn = false;
+	FAKE(c)->n_written = FAKE(c)->n_marks = 0;
 	return 0;
 }
 
 static int f_savepoint(struct kp_conn *c)
 {
-	FAKE(c)->outside += !FAKE(c)->in_txn;
-	FAKE(c)->savepoints++;
+	struct fake *f = FAKE(c);
+	f->outside += !f->in_txn;
+	f->savepoints++;
+	if (f->n_marks < 8)
+		f->marks[f->n_marks++] = f->n_written;
 	return 0;
 }
 
 static int f_release(struct kp_conn *c)
 {
-	(void)c;
+	struct fake *f = FAKE(c);
+	f->outside += f->n_marks == 0;
+	f->n_marks -= f->n_marks > 0;
 	return 0;
 }
 
 static int f_rollback_to(struct kp_conn *c)
 {
-	FAKE(c)->rollback_tos++;
+	struct fake *f = FAKE(c);
+	f->rollback_tos++;
+	f->outside += f->n_marks == 0;
+	if (f->n_marks > 0)
+		f->n_written = f->marks[f->n_marks - 1]; /* the savepoint stays open */
 	return 0;
+}
+
+static int64_t f_changes(struct kp_conn *c)
+{
+	return FAKE(c)->uncounted ? -1 : FAKE(c)->changes; /* grows only, as SQLite's */
 }
 
 static bool f_in_transaction(struct kp_conn *c)
@@ -97,6 +124,7 @@ static const struct kp_store_ops fake_ops = {
 	.release = f_release,
 	.rollback_to = f_rollback_to,
 	.in_transaction = f_in_transaction,
+	.changes = f_changes,
 	.bound_log = f_bound_log,
 	.close = f_close,
 };
@@ -117,6 +145,9 @@ struct job_arg {
 	int *ran;             /* how many of the losing kind ran */
 	int rc;               /* kp_writer_submit's answer */
 	struct kp_writer *w;
+	int number;           /* written when it writes */
+	bool writes;          /* writes its number (before it returns its result) */
+	int runs;             /* how many times it ran */
 };
 
 static int job_fn(struct kp_conn *c, void *arg)
@@ -132,6 +163,11 @@ static int job_fn(struct kp_conn *c, void *arg)
 	if (a->lose) {
 		(*a->ran)++;
 		a->store->in_txn = false; /* as SQLite does on a full disk mid-statement */
+	}
+	a->runs++;
+	if (a->writes && a->store->n_written < 64) {
+		a->store->written[a->store->n_written++] = a->number;
+		a->store->changes++;
 	}
 	return a->result;
 }
@@ -253,7 +289,7 @@ static void test_async_told_after_commit(void **state)
 	for (int i = 0; i < 4; i++) {
 		t[i] = (struct told){.job = {.store = &f, .result = i == 1 ? KP_EINVAL : 0},
 				     .submitter = pthread_self()};
-		kp_writer_submit_async(w, job_fn, &t[i], told_done);
+		kp_writer_submit_async(w, KP_JOB_GUARDED, job_fn, &t[i], told_done);
 	}
 	/* The queue holds 3: the fourth was refused before submit returned. */
 	assert_int_equal(t[3].calls, 1);
@@ -279,12 +315,136 @@ static void test_async_told_after_commit(void **state)
 	assert_int_equal(f.rollback_tos, 1);
 }
 
+/* ---- repeatable jobs ------------------------------------------------------------ */
+
+/* Hand jobs t[0..n) to the writer without waiting, all in one batch behind a
+ * blocker; kinds[i] says how each runs. Returns after the writer stopped. */
+static void one_batch(struct fake *f, struct told *t, const enum kp_job_kind *kinds, int n)
+{
+	struct kp_writer *w;
+	assert_int_equal(kp_writer_start(&f->base, 64, 64, &w), 0);
+	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+	struct job_arg blocker = {.store = f, .gate = &g, .w = w};
+	pthread_t tb;
+	pthread_create(&tb, NULL, submit_thread, &blocker);
+	sleep_ms(50);
+	for (int i = 0; i < n; i++) {
+		t[i].job.store = f;
+		t[i].submitter = pthread_self();
+		kp_writer_submit_async(w, kinds[i], job_fn, &t[i], told_done);
+	}
+	pthread_mutex_lock(&g.lock);
+	g.open = true;
+	pthread_cond_broadcast(&g.open_cond);
+	pthread_mutex_unlock(&g.lock);
+	pthread_join(tb, NULL);
+	kp_writer_stop(w);
+	assert_int_equal(blocker.rc, 0);
+	assert_int_equal(f->begins, 2); /* the blocker's batch, then these */
+	assert_int_equal(f->outside, 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(t[i].calls, 1);
+}
+
+static const enum kp_job_kind four_repeatable[] = {KP_JOB_REPEATABLE, KP_JOB_REPEATABLE,
+						    KP_JOB_REPEATABLE, KP_JOB_REPEATABLE};
+
+static void test_repeatable_jobs_share_a_savepoint(void **state)
+{
+	(void)state;
+	struct fake f = {.base = {.ops = &fake_ops}};
+	struct told t[4];
+	for (int i = 0; i < 4; i++)
+		t[i] = (struct told){.job = {.number = i, .writes = true}};
+	t[2].job.result = KP_EINVAL; /* refuses after writing: see the next test */
+	t[2].job.writes = false;     /* here it refuses before writing */
+	one_batch(&f, t, four_repeatable, 4);
+	assert_int_equal(f.savepoints, 2); /* the blocker's, and one for the four */
+	assert_int_equal(f.rollback_tos, 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(t[i].job.runs, 1);
+	assert_int_equal(t[2].rc, KP_EINVAL);
+	assert_int_equal(f.n_committed, 3);
+	assert_int_equal(f.committed[0], 0);
+	assert_int_equal(f.committed[1], 1);
+	assert_int_equal(f.committed[2], 3);
+}
+
+static void test_repeatable_job_failing_after_writing(void **state)
+{
+	(void)state;
+	struct fake f = {.base = {.ops = &fake_ops}};
+	struct told t[4];
+	for (int i = 0; i < 4; i++)
+		t[i] = (struct told){.job = {.number = i, .writes = true}};
+	t[2].job.result = KP_EINVAL; /* writes, then refuses */
+	one_batch(&f, t, four_repeatable, 4);
+	/* Back to the shared savepoint; the two before it ran again, without it. */
+	assert_int_equal(f.rollback_tos, 1);
+	assert_int_equal(t[0].job.runs, 2);
+	assert_int_equal(t[1].job.runs, 2);
+	assert_int_equal(t[2].job.runs, 1);
+	assert_int_equal(t[3].job.runs, 1);
+	assert_int_equal(t[0].rc, 0);
+	assert_int_equal(t[1].rc, 0);
+	assert_int_equal(t[2].rc, KP_EINVAL);
+	assert_int_equal(t[3].rc, 0);
+	/* exactly the others' writes, once each */
+	assert_int_equal(f.n_committed, 3);
+	assert_int_equal(f.committed[0], 0);
+	assert_int_equal(f.committed[1], 1);
+	assert_int_equal(f.committed[2], 3);
+}
+
+static void test_guarded_job_ends_a_run(void **state)
+{
+	(void)state;
+	struct fake f = {.base = {.ops = &fake_ops}};
+	const enum kp_job_kind kinds[] = {KP_JOB_REPEATABLE, KP_JOB_GUARDED, KP_JOB_REPEATABLE,
+					  KP_JOB_REPEATABLE};
+	struct told t[4];
+	for (int i = 0; i < 4; i++)
+		t[i] = (struct told){.job = {.number = i, .writes = true}};
+	t[3].job.result = KP_EINVAL; /* writes, then refuses: only job 2 runs again */
+	one_batch(&f, t, kinds, 4);
+	assert_int_equal(f.savepoints, 1 + 3); /* the blocker's; run 0; job 1; run 2–3 */
+	assert_int_equal(f.rollback_tos, 1);
+	assert_int_equal(t[0].job.runs, 1);
+	assert_int_equal(t[1].job.runs, 1);
+	assert_int_equal(t[2].job.runs, 2);
+	assert_int_equal(f.n_committed, 3);
+	assert_int_equal(f.committed[0], 0);
+	assert_int_equal(f.committed[1], 1);
+	assert_int_equal(f.committed[2], 2);
+}
+
+static void test_uncounted_store_guards_every_job(void **state)
+{
+	(void)state;
+	struct fake f = {.base = {.ops = &fake_ops}, .uncounted = true};
+	struct told t[4];
+	for (int i = 0; i < 4; i++)
+		t[i] = (struct told){.job = {.number = i, .writes = true}};
+	t[1].job.result = KP_EINVAL;
+	one_batch(&f, t, four_repeatable, 4);
+	assert_int_equal(f.savepoints, 1 + 4); /* a savepoint each */
+	assert_int_equal(f.rollback_tos, 1);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(t[i].job.runs, 1);
+	assert_int_equal(f.n_committed, 3);
+	assert_int_equal(f.committed[1], 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch_and_savepoints),
 		cmocka_unit_test(test_lost_transaction_stops_the_batch),
 		cmocka_unit_test(test_async_told_after_commit),
+		cmocka_unit_test(test_repeatable_jobs_share_a_savepoint),
+		cmocka_unit_test(test_repeatable_job_failing_after_writing),
+		cmocka_unit_test(test_guarded_job_ends_a_run),
+		cmocka_unit_test(test_uncounted_store_guards_every_job),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
