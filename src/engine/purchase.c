@@ -236,8 +236,16 @@ int kp_engine_purchase_quote(struct kp_engine *e, const struct kp_purchase_req *
 	int rc = reader_acquire(e, &c);
 	if (rc)
 		return rc;
+	/* One read transaction: the quote sees one commit of the member's lots,
+	 * balance and tier, never part of the next. On SQLite it is cheaper too:
+	 * each statement on its own takes and drops a WAL read lock, two fcntl()
+	 * calls (quotes/s +9%, docs/performance.md). */
 	struct computed cp;
-	rc = compute(e, c, req, kp_engine_now(e), &cp, why);
+	rc = c->ops->read_begin(c);
+	if (!rc) {
+		rc = compute(e, c, req, kp_engine_now(e), &cp, why);
+		c->ops->rollback(c);
+	}
 	reader_release(e, c);
 	if (!rc && !(*answer = purchase_answer(req, &cp, NULL)))
 		rc = KP_ENOMEM;
