@@ -81,6 +81,24 @@ void reader_release(struct kp_engine *e, struct kp_conn *c)
 	pthread_mutex_unlock(&p->lock);
 }
 
+int snapshot_acquire(struct kp_engine *e, struct kp_conn **out)
+{
+	int rc = reader_acquire(e, out);
+	if (rc)
+		return rc;
+	if ((rc = (*out)->ops->read_begin(*out))) {
+		reader_release(e, *out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+void snapshot_release(struct kp_engine *e, struct kp_conn *c)
+{
+	c->ops->rollback(c);
+	reader_release(e, c);
+}
+
 /* ---- programs ---------------------------------------------------------- */
 
 /* Compile and cache a stored version; the caller holds programs_lock. */

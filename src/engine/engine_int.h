@@ -74,6 +74,10 @@ int charity_give(struct kp_conn *c, const json_t *answer, int64_t purchase_id, i
 /* Borrow a reader connection (blocks while all are busy). */
 int reader_acquire(struct kp_engine *e, struct kp_conn **out);
 void reader_release(struct kp_engine *e, struct kp_conn *c);
+/* The same in a read transaction: every read until the release sees one
+ * commit, never part of the next (an answer built from several reads). */
+int snapshot_acquire(struct kp_engine *e, struct kp_conn **out);
+void snapshot_release(struct kp_engine *e, struct kp_conn *c);
 
 /* The canonical JSON text of v, for hashing and storing; malloc'ed. */
 char *json_text(const json_t *v);

@@ -308,8 +308,10 @@ int kp_engine_member_balance(struct kp_engine *e, const char *id, json_t **answe
 	int rc = kp_engine_program(e, 0, &p, NULL);
 	if (rc)
 		return rc;
+	/* The balances (the member's row) and the lots behind spendable and
+	 * expiring as of one commit: never more spendable than available. */
 	struct kp_conn *c;
-	if ((rc = reader_acquire(e, &c)))
+	if ((rc = snapshot_acquire(e, &c)))
 		return rc;
 	struct kp_member_row m;
 	struct member_state ms = {0};
@@ -319,7 +321,7 @@ int kp_engine_member_balance(struct kp_engine *e, const char *id, json_t **answe
 		kp_why(why, rc, "no member with id %s", id);
 	if (!rc)
 		rc = member_state_load(c, p, now, &m, 0, &ms);
-	reader_release(e, c);
+	snapshot_release(e, c);
 	if (rc)
 		return rc;
 	json_t *a = balance_json(m.available, m.pending, m.debt);

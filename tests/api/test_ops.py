@@ -176,6 +176,42 @@ def one_thread_scenario():
     S.stop()
 
 
+def consistent_reads_scenario():
+    """Reads made of several queries see one commit: while tills commit earning
+    purchases for a member, every balance says spendable = available: the
+    member's row and the lots behind spendable are read in one snapshot (read
+    apart, a commit in between made spendable run ahead of available)."""
+    S = kptest.Server(PROGRAM, name="consistent reads")
+    st, m, _ = S.call("POST", "/v1/members", {"phone": "+79005550404", "consents": CONSENTS})
+    stop = threading.Event()
+
+    def till(n):
+        c = S.new_client()
+        i = 0
+        while not stop.is_set() and i < 300:
+            c.call("POST", "/v1/purchases", basket("CR-%d-%d" % (n, i), m["id"], 10000))
+            i += 1
+
+    tills = [threading.Thread(target=till, args=(n,)) for n in range(8)]
+    for t in tills:
+        t.start()
+    reader = S.new_client()
+    torn, reads = [], 0
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        st, b, _ = reader.call("GET", "/v1/members/%s/balance" % m["id"])
+        reads += 1
+        if st != 200 or b.get("spendable") != b.get("available"):
+            torn.append((st, b.get("available"), b.get("spendable")))
+    stop.set()
+    for t in tills:
+        t.join(timeout=60)
+    check_true("consistent reads: balances read while purchases commit", reads >= 20,
+               "%d reads" % reads)
+    check("consistent reads: every balance from one commit (spendable = available)", torn[:3], [])
+    S.stop()
+
+
 def tls_scenario():
     if not shutil.which("openssl"):
         check_true("tls: openssl is installed (scripts/deps.sh test)", False, "no openssl")
@@ -268,6 +304,7 @@ def main():
     S.stop()
     kptest.scenario(shutdown_scenario, "shutdown")
     kptest.scenario(one_thread_scenario, "one server thread")
+    kptest.scenario(consistent_reads_scenario, "consistent reads")
     kptest.scenario(tls_scenario, "tls")
     kptest.scenario(summary_scenario, "summary report")
     kptest.summary()
