@@ -159,6 +159,19 @@ def check_true(name, cond, detail=""):
     return _record(bool(cond), name, detail or "condition is false")
 
 
+def metric(server, name):
+    """The value of one unlabelled series of GET /metrics on a server (anything
+    with .port and .admin_key), or None when it is not there."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", "/metrics", headers={"Authorization": "Bearer " + server.admin_key})
+    body = conn.getresponse().read().decode()
+    conn.close()
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
 def check_fields(name, got, expected):
     """Pass when got is a dict holding every key of expected with an equal value
     (keys not in expected are not compared). A failure names the keys that differ."""

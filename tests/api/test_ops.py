@@ -131,17 +131,6 @@ def shutdown_scenario():
     kptest._servers.discard(S)
 
 
-def metric(S, name):
-    conn = http.client.HTTPConnection("127.0.0.1", S.port, timeout=10)
-    conn.request("GET", "/metrics", headers={"Authorization": "Bearer " + S.admin_key})
-    body = conn.getresponse().read().decode()
-    conn.close()
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
-
-
 def one_thread_scenario():
     """With one server thread, many tills' purchases still share group commits:
     a purchase waits for the writer suspended, and the thread serves the others."""
@@ -167,7 +156,7 @@ def one_thread_scenario():
     check("one thread: a balance read among the purchases", st, 200)
     check_true("one thread: it did not wait for all of them", read_s < 5, "%.1f s" % read_s)
     check("one thread: 480 purchases, all 201", (len(results), set(results)), (480, {201}))
-    batch = metric(S, "kopilka_batch_size_max")
+    batch = kptest.metric(S, "kopilka_batch_size_max")
     check_true("one thread: purchases shared a commit (not one at a time)",
                batch is not None and batch >= 2, repr(batch))
     st, bal, _ = S.call("GET", "/v1/members/%s/balance" % m["id"])

@@ -27,7 +27,6 @@ among its threads, left a thread that reached its share with requests
 accepted and never read; this is what the limit being Kopilka's guards.
 """
 
-import http.client
 import json
 import os
 import select
@@ -68,7 +67,18 @@ def burst(proc, members, n, tag):
         entry[0].sendall(entry[2])
     results = []
     pending = {e[0].fileno(): e for e in socks}
-    deadline = time.monotonic() + 60
+    read_answers(pending, 60, lambda e, now: results.append(_parse(e[1], e[4], now - e[3])))
+    for e in pending.values():
+        e[0].close()
+        results.append((e[1], None, {}, None, 60.0))
+    return results
+
+
+def read_answers(pending, seconds, done):
+    """Read the answers on pending ({fd: [sock, receipt, request, sent_at, data]})
+    until each is complete or its socket is closed, for at most `seconds`;
+    done(entry, now) is told of each as it ends, and it leaves pending."""
+    deadline = time.monotonic() + seconds
     while pending and time.monotonic() < deadline:
         ready, _, _ = select.select(list(pending), [], [], 1.0)
         now = time.monotonic()
@@ -84,11 +94,7 @@ def burst(proc, members, n, tag):
                     continue
             del pending[fd]
             e[0].close()
-            results.append(_parse(e[1], e[4], now - e[3]))
-    for e in pending.values():
-        e[0].close()
-        results.append((e[1], None, {}, None, 60.0))
-    return results
+            done(e, now)
 
 
 def _complete(data):
@@ -164,7 +170,7 @@ def limited_burst(proc, members, n, tag):
                 "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
                 % (proc.admin_key, len(body))).encode()
         socks.append([socket.create_connection(("127.0.0.1", proc.port), timeout=30), rid,
-                      head + body, b""])
+                      head + body, 0.0, b""])
     refused = []
     pending = {}
     for e in socks:
@@ -175,40 +181,18 @@ def limited_burst(proc, members, n, tag):
             refused.append(e[1])
             e[0].close()
     answered = {}
-    deadline = time.monotonic() + 20
-    while pending and time.monotonic() < deadline:
-        ready, _, _ = select.select(list(pending), [], [], 1.0)
-        for fd in ready:
-            e = pending[fd]
-            try:
-                chunk = e[0].recv(65536)
-            except OSError:
-                chunk = b""
-            if chunk:
-                e[3] += chunk
-                if not _complete(e[3]):
-                    continue
-            del pending[fd]
-            e[0].close()
-            if e[3]:
-                answered[e[1]] = _parse(e[1], e[3], 0)[1]
-            else:
-                refused.append(e[1])
+
+    def done(e, now):
+        if e[4]:
+            answered[e[1]] = _parse(e[1], e[4], 0)[1]
+        else:
+            refused.append(e[1])
+
+    read_answers(pending, 20, done)
     hanging = [e[1] for e in pending.values()]
     for e in pending.values():
         e[0].close()
     return answered, refused, hanging
-
-
-def metric(proc, name):
-    conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=10)
-    conn.request("GET", "/metrics", headers={"Authorization": "Bearer " + proc.admin_key})
-    text = conn.getresponse().read().decode()
-    conn.close()
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
 
 
 def connection_limit():
@@ -237,12 +221,12 @@ def connection_limit():
     check_true("limit: the answered ones are 201", set(answered.values()) == {201},
                "statuses %s" % sorted(set(answered.values()), key=str))
     check("limit: refusals counted in /metrics",
-          metric(proc, "kopilka_connections_refused_total"), float(len(refused)))
+          kptest.metric(proc, "kopilka_connections_refused_total"), float(len(refused)))
     lost = [r for r in answered if proc.call("GET", "/v1/purchases/%s" % r)[0] != 200]
     check("limit: every answered receipt exists", lost, [])
     there = [r for r in refused if proc.call("GET", "/v1/purchases/%s" % r)[0] != 404]
     check("limit: no refused receipt exists", there, [])
-    open_now = metric(proc, "kopilka_connections_open")
+    open_now = kptest.metric(proc, "kopilka_connections_open")
     check_true("limit: open connections counted", open_now is not None and 1 <= open_now <= 64,
                "kopilka_connections_open %s" % open_now)
     proc.check_verify("the connection limit")

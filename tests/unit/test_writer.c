@@ -346,6 +346,21 @@ static void one_batch(struct fake *f, struct told *t, const enum kp_job_kind *ki
 		assert_int_equal(t[i].calls, 1);
 }
 
+/* n jobs that each write their number and succeed, unless a test says otherwise. */
+static void writing_jobs(struct told *t, int n)
+{
+	for (int i = 0; i < n; i++)
+		t[i] = (struct told){.job = {.number = i, .writes = true}};
+}
+
+/* The store committed exactly these numbers, in this order. */
+static void assert_committed(const struct fake *f, const int *want, int n)
+{
+	assert_int_equal(f->n_committed, n);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(f->committed[i], want[i]);
+}
+
 static const enum kp_job_kind four_repeatable[] = {KP_JOB_REPEATABLE, KP_JOB_REPEATABLE,
 						    KP_JOB_REPEATABLE, KP_JOB_REPEATABLE};
 
@@ -354,8 +369,7 @@ static void test_repeatable_jobs_share_a_savepoint(void **state)
 	(void)state;
 	struct fake f = {.base = {.ops = &fake_ops}};
 	struct told t[4];
-	for (int i = 0; i < 4; i++)
-		t[i] = (struct told){.job = {.number = i, .writes = true}};
+	writing_jobs(t, 4);
 	t[2].job.result = KP_EINVAL; /* refuses after writing: see the next test */
 	t[2].job.writes = false;     /* here it refuses before writing */
 	one_batch(&f, t, four_repeatable, 4);
@@ -364,10 +378,7 @@ static void test_repeatable_jobs_share_a_savepoint(void **state)
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(t[i].job.runs, 1);
 	assert_int_equal(t[2].rc, KP_EINVAL);
-	assert_int_equal(f.n_committed, 3);
-	assert_int_equal(f.committed[0], 0);
-	assert_int_equal(f.committed[1], 1);
-	assert_int_equal(f.committed[2], 3);
+	assert_committed(&f, (const int[]){0, 1, 3}, 3);
 }
 
 static void test_repeatable_job_failing_after_writing(void **state)
@@ -375,8 +386,7 @@ static void test_repeatable_job_failing_after_writing(void **state)
 	(void)state;
 	struct fake f = {.base = {.ops = &fake_ops}};
 	struct told t[4];
-	for (int i = 0; i < 4; i++)
-		t[i] = (struct told){.job = {.number = i, .writes = true}};
+	writing_jobs(t, 4);
 	t[2].job.result = KP_EINVAL; /* writes, then refuses */
 	one_batch(&f, t, four_repeatable, 4);
 	/* Back to the shared savepoint; the two before it ran again, without it. */
@@ -390,10 +400,7 @@ static void test_repeatable_job_failing_after_writing(void **state)
 	assert_int_equal(t[2].rc, KP_EINVAL);
 	assert_int_equal(t[3].rc, 0);
 	/* exactly the others' writes, once each */
-	assert_int_equal(f.n_committed, 3);
-	assert_int_equal(f.committed[0], 0);
-	assert_int_equal(f.committed[1], 1);
-	assert_int_equal(f.committed[2], 3);
+	assert_committed(&f, (const int[]){0, 1, 3}, 3);
 }
 
 static void test_guarded_job_ends_a_run(void **state)
@@ -403,8 +410,7 @@ static void test_guarded_job_ends_a_run(void **state)
 	const enum kp_job_kind kinds[] = {KP_JOB_REPEATABLE, KP_JOB_GUARDED, KP_JOB_REPEATABLE,
 					  KP_JOB_REPEATABLE};
 	struct told t[4];
-	for (int i = 0; i < 4; i++)
-		t[i] = (struct told){.job = {.number = i, .writes = true}};
+	writing_jobs(t, 4);
 	t[3].job.result = KP_EINVAL; /* writes, then refuses: only job 2 runs again */
 	one_batch(&f, t, kinds, 4);
 	assert_int_equal(f.savepoints, 1 + 3); /* the blocker's; run 0; job 1; run 2–3 */
@@ -412,10 +418,7 @@ static void test_guarded_job_ends_a_run(void **state)
 	assert_int_equal(t[0].job.runs, 1);
 	assert_int_equal(t[1].job.runs, 1);
 	assert_int_equal(t[2].job.runs, 2);
-	assert_int_equal(f.n_committed, 3);
-	assert_int_equal(f.committed[0], 0);
-	assert_int_equal(f.committed[1], 1);
-	assert_int_equal(f.committed[2], 2);
+	assert_committed(&f, (const int[]){0, 1, 2}, 3);
 }
 
 static void test_uncounted_store_guards_every_job(void **state)
@@ -423,16 +426,14 @@ static void test_uncounted_store_guards_every_job(void **state)
 	(void)state;
 	struct fake f = {.base = {.ops = &fake_ops}, .uncounted = true};
 	struct told t[4];
-	for (int i = 0; i < 4; i++)
-		t[i] = (struct told){.job = {.number = i, .writes = true}};
+	writing_jobs(t, 4);
 	t[1].job.result = KP_EINVAL;
 	one_batch(&f, t, four_repeatable, 4);
 	assert_int_equal(f.savepoints, 1 + 4); /* a savepoint each */
 	assert_int_equal(f.rollback_tos, 1);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(t[i].job.runs, 1);
-	assert_int_equal(f.n_committed, 3);
-	assert_int_equal(f.committed[1], 2);
+	assert_committed(&f, (const int[]){0, 2, 3}, 3);
 }
 
 int main(void)
