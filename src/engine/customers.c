@@ -179,23 +179,25 @@ static json_t *stored_array(struct kp_conn *c, int (*get)(struct kp_conn *, int6
 int kp_engine_member_export(struct kp_engine *e, const char *id, json_t **answer,
 			    struct kp_why *why)
 {
+	/* Everything as of one commit: the balance is what the history adds up to. */
+	struct kp_conn *c;
+	int rc = snapshot_acquire(e, &c);
+	if (rc)
+		return rc;
 	json_t *member = NULL, *balance = NULL, *history = NULL;
-	int rc = kp_engine_member_get(e, KP_MEMBER_BY_ID, id, &member, why);
-	if (!rc)
-		rc = kp_engine_member_balance(e, id, &balance, why);
-	if (!rc)
-		rc = kp_engine_member_history(e, id, NULL, 1000, &history, why);
-	struct kp_conn *c = NULL;
-	if (!rc)
-		rc = reader_acquire(e, &c);
 	json_t *cards = NULL, *consents = NULL;
+	rc = member_get_on(c, KP_MEMBER_BY_ID, id, &member, why);
+	if (!rc)
+		rc = member_balance_on(e, c, id, &balance, why);
+	if (!rc)
+		rc = member_history_on(c, id, NULL, 1000, &history, why);
 	if (!rc) {
 		int64_t mid = strtoll(json_string_value(json_object_get(member, "id")), NULL, 10);
 		cards = stored_array(c, c->ops->member_cards_json, mid);
 		consents = stored_array(c, c->ops->consent_history_json, mid);
-		reader_release(e, c);
 		rc = cards && consents ? 0 : KP_ESTORE;
 	}
+	snapshot_release(e, c);
 	if (rc) {
 		json_decref(member), json_decref(balance), json_decref(history);
 		json_decref(cards), json_decref(consents);

@@ -79,6 +79,16 @@ void reader_release(struct kp_engine *e, struct kp_conn *c);
 int snapshot_acquire(struct kp_engine *e, struct kp_conn **out);
 void snapshot_release(struct kp_engine *e, struct kp_conn *c);
 
+/* A member, their balance, a page of their history, read on c (the public
+ * kp_engine_member_* take a connection of their own; export reads all three
+ * and more in one snapshot). */
+int member_get_on(struct kp_conn *c, enum kp_member_key by, const char *value, json_t **answer,
+		  struct kp_why *why);
+int member_balance_on(struct kp_engine *e, struct kp_conn *c, const char *id, json_t **answer,
+		      struct kp_why *why);
+int member_history_on(struct kp_conn *c, const char *id, const char *cursor, size_t limit,
+		      json_t **answer, struct kp_why *why);
+
 /* The canonical JSON text of v, for hashing and storing; malloc'ed. */
 char *json_text(const json_t *v);
 

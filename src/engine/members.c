@@ -231,36 +231,40 @@ int kp_engine_member_create(struct kp_engine *e, const struct kp_member_new *m,
 	return 0;
 }
 
-static int lookup(struct kp_engine *e, enum kp_member_key by, const char *value,
-		  struct kp_member_row *m, struct kp_why *why)
+static int lookup_on(struct kp_conn *c, enum kp_member_key by, const char *value,
+		     struct kp_member_row *m, struct kp_why *why)
 {
 	static const char *const names[] = {"id", "phone", "card", "external_id", "referral_code"};
 	if (by == KP_MEMBER_BY_CARD && !kp_card_is_valid(value))
 		return kp_why(why, KP_EINVAL, "card %s: not a valid card number (check digit)",
 			      value);
-	struct kp_conn *c;
-	int rc = reader_acquire(e, &c);
-	if (rc)
-		return rc;
-	if (by == KP_MEMBER_BY_CARD) {
-		rc = find_member(c, KP_REF_CARD, value, m, why);
-		reader_release(e, c);
-		return rc;
-	}
-	rc = c->ops->member_get(c, by, value, m);
-	reader_release(e, c);
+	if (by == KP_MEMBER_BY_CARD)
+		return find_member(c, KP_REF_CARD, value, m, why);
+	int rc = c->ops->member_get(c, by, value, m);
 	if (rc == KP_ENOTFOUND)
 		kp_why(why, rc, "no member with %s %s", names[by], value);
+	return rc;
+}
+
+int member_get_on(struct kp_conn *c, enum kp_member_key by, const char *value, json_t **answer,
+		  struct kp_why *why)
+{
+	struct kp_member_row m;
+	int rc = lookup_on(c, by, value, &m, why);
+	if (!rc && !(*answer = member_json(&m)))
+		rc = KP_ENOMEM;
 	return rc;
 }
 
 int kp_engine_member_get(struct kp_engine *e, enum kp_member_key by, const char *value,
 			 json_t **answer, struct kp_why *why)
 {
-	struct kp_member_row m;
-	int rc = lookup(e, by, value, &m, why);
-	if (!rc && !(*answer = member_json(&m)))
-		rc = KP_ENOMEM;
+	struct kp_conn *c;
+	int rc = reader_acquire(e, &c);
+	if (rc)
+		return rc;
+	rc = member_get_on(c, by, value, answer, why);
+	reader_release(e, c);
 	return rc;
 }
 
@@ -301,17 +305,12 @@ static json_t *expiring_json(const struct kp_member_points *m, int64_t now)
 	return list;
 }
 
-int kp_engine_member_balance(struct kp_engine *e, const char *id, json_t **answer,
-			     struct kp_why *why)
+int member_balance_on(struct kp_engine *e, struct kp_conn *c, const char *id, json_t **answer,
+		      struct kp_why *why)
 {
 	const struct kp_program *p;
 	int rc = kp_engine_program(e, 0, &p, NULL);
 	if (rc)
-		return rc;
-	/* The balances (the member's row) and the lots behind spendable and
-	 * expiring as of one commit: never more spendable than available. */
-	struct kp_conn *c;
-	if ((rc = snapshot_acquire(e, &c)))
 		return rc;
 	struct kp_member_row m;
 	struct member_state ms = {0};
@@ -321,7 +320,6 @@ int kp_engine_member_balance(struct kp_engine *e, const char *id, json_t **answe
 		kp_why(why, rc, "no member with id %s", id);
 	if (!rc)
 		rc = member_state_load(c, p, now, &m, 0, &ms);
-	snapshot_release(e, c);
 	if (rc)
 		return rc;
 	json_t *a = balance_json(m.available, m.pending, m.debt);
@@ -338,6 +336,20 @@ int kp_engine_member_balance(struct kp_engine *e, const char *id, json_t **answe
 	member_state_release(&ms);
 	*answer = a;
 	return a ? 0 : KP_ENOMEM;
+}
+
+int kp_engine_member_balance(struct kp_engine *e, const char *id, json_t **answer,
+			     struct kp_why *why)
+{
+	/* The balances (the member's row) and the lots behind spendable and
+	 * expiring as of one commit: never more spendable than available. */
+	struct kp_conn *c;
+	int rc = snapshot_acquire(e, &c);
+	if (rc)
+		return rc;
+	rc = member_balance_on(e, c, id, answer, why);
+	snapshot_release(e, c);
+	return rc;
 }
 
 /* A history row as the member sees it: points signed by their effect on the member. */
@@ -357,8 +369,8 @@ static json_t *history_row_json(const struct kp_history_row *r)
 			 account_names[in ? r->to : r->from], "ref", r->ref[0] ? r->ref : NULL);
 }
 
-int kp_engine_member_history(struct kp_engine *e, const char *id, const char *cursor,
-			     size_t limit, json_t **answer, struct kp_why *why)
+int member_history_on(struct kp_conn *c, const char *id, const char *cursor, size_t limit,
+		      json_t **answer, struct kp_why *why)
 {
 	assert(limit >= 1 && limit <= 1000);
 	int64_t before;
@@ -367,18 +379,13 @@ int kp_engine_member_history(struct kp_engine *e, const char *id, const char *cu
 	struct kp_history_row *rows = calloc(limit + 1, sizeof *rows);
 	if (!rows)
 		return KP_ENOMEM;
-	struct kp_conn *c;
-	int rc = reader_acquire(e, &c);
 	struct kp_member_row m;
 	size_t n = 0;
-	if (!rc) {
-		rc = c->ops->member_get(c, KP_MEMBER_BY_ID, id, &m);
-		if (rc == KP_ENOTFOUND)
-			kp_why(why, rc, "no member with id %s", id);
-		if (!rc)
-			rc = c->ops->history(c, m.id, before, rows, limit + 1, &n);
-		reader_release(e, c);
-	}
+	int rc = c->ops->member_get(c, KP_MEMBER_BY_ID, id, &m);
+	if (rc == KP_ENOTFOUND)
+		kp_why(why, rc, "no member with id %s", id);
+	if (!rc)
+		rc = c->ops->history(c, m.id, before, rows, limit + 1, &n);
 	json_t *items = rc ? NULL : json_array();
 	for (size_t i = 0; items && i < n && i < limit; i++)
 		json_array_append_new(items, history_row_json(&rows[i]));
@@ -388,4 +395,16 @@ int kp_engine_member_history(struct kp_engine *e, const char *id, const char *cu
 		return rc;
 	*answer = list_page(items, n > limit, last);
 	return *answer ? 0 : KP_ENOMEM;
+}
+
+int kp_engine_member_history(struct kp_engine *e, const char *id, const char *cursor,
+			     size_t limit, json_t **answer, struct kp_why *why)
+{
+	struct kp_conn *c;
+	int rc = reader_acquire(e, &c);
+	if (rc)
+		return rc;
+	rc = member_history_on(c, id, cursor, limit, answer, why);
+	reader_release(e, c);
+	return rc;
 }

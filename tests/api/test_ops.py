@@ -169,7 +169,8 @@ def consistent_reads_scenario():
     """Reads made of several queries see one commit: while tills commit earning
     purchases for a member, every balance says spendable = available: the
     member's row and the lots behind spendable are read in one snapshot (read
-    apart, a commit in between made spendable run ahead of available)."""
+    apart, a commit in between made spendable run ahead of available); and
+    every export's history adds up to its balance."""
     S = kptest.Server(PROGRAM, name="consistent reads")
     st, m, _ = S.call("POST", "/v1/members", {"phone": "+79005550404", "consents": CONSENTS})
     stop = threading.Event()
@@ -185,19 +186,29 @@ def consistent_reads_scenario():
     for t in tills:
         t.start()
     reader = S.new_client()
-    torn, reads = [], 0
+    torn, reads, torn_exports, exports = [], 0, [], 0
     deadline = time.time() + 3
     while time.time() < deadline:
         st, b, _ = reader.call("GET", "/v1/members/%s/balance" % m["id"])
         reads += 1
         if st != 200 or b.get("spendable") != b.get("available"):
             torn.append((st, b.get("available"), b.get("spendable")))
+        st, ex, _ = reader.call("GET", "/v1/members/%s/export" % m["id"])
+        history = ex.get("history", {}) if st == 200 else {}
+        if st != 200 or history.get("next_cursor"):
+            continue  # a history longer than one page does not add up to the balance
+        exports += 1
+        earned = sum(r["points"] for r in history["items"] if r["account"] == "available")
+        if earned != ex["balance"]["available"]:
+            torn_exports.append((ex["balance"]["available"], earned))
     stop.set()
     for t in tills:
         t.join(timeout=60)
-    check_true("consistent reads: balances read while purchases commit", reads >= 20,
-               "%d reads" % reads)
+    check_true("consistent reads: balances and exports read while purchases commit",
+               reads >= 20 and exports >= 10, "%d balances, %d exports" % (reads, exports))
     check("consistent reads: every balance from one commit (spendable = available)", torn[:3], [])
+    check("consistent reads: every export from one commit (history adds up to the balance)",
+          torn_exports[:3], [])
     S.stop()
 
 
