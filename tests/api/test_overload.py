@@ -31,6 +31,7 @@ import json
 import os
 import select
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -196,6 +197,11 @@ def limited_burst(proc, members, n, tag):
 
 
 def connection_limit():
+    for bad in ("0", "100001", "many"):
+        p = subprocess.run([kptest.BIN, "serve", "--db", "/nonexistent/k.db", "--max-connections",
+                            bad], capture_output=True, text=True, timeout=30)
+        check("limit: --max-connections %s refused with usage (2)" % bad,
+              (p.returncode, "--max-connections: from 1 to 100000" in p.stderr), (2, True))
     tmp = tempfile.mkdtemp(prefix="kplimit-")
     prog = os.path.join(tmp, "program.json")
     kpproc.write_program(prog, PROGRAM)
