@@ -1,0 +1,128 @@
+/*
+ * test_writer_sqlite.c — repeatable jobs (writer.h) on a real SQLite store:
+ * jobs in one batch share one savepoint, and one that fails after writing
+ * is taken out — its rows are not committed, the others' are, once each,
+ * with the ids the store hands out within the transaction (lot_next_id)
+ * counted again after the rollback. test_writer.c checks the same logic on
+ * a fake store; this one checks SQLite's side of it (total_changes,
+ * ROLLBACK TO keeping the savepoint open, the id cache).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "engine/writer.h"
+#include "test_tmpdb.h"
+#include "util/error.h"
+#include "util/timeutil.h"
+
+#define JOBS 6
+
+static int64_t member_id;
+
+struct lot_job {
+	int64_t points;    /* the lot's points: tells the jobs apart */
+	bool fail_after;   /* insert, then refuse */
+	bool fail_before;  /* refuse without writing */
+	int runs, calls, rc;
+	pthread_mutex_t *gate; /* the blocker holds the writer until the others are queued */
+};
+
+static int lot_job(struct kp_conn *c, void *arg)
+{
+	struct lot_job *j = arg;
+	j->runs++;
+	if (j->gate) {
+		pthread_mutex_lock(j->gate);
+		pthread_mutex_unlock(j->gate);
+	}
+	if (j->fail_before)
+		return KP_EINVAL;
+	struct kp_lot lot = {.points = j->points, .remaining = j->points, .expires_at = KP_NEVER};
+	int rc = c->ops->lot_next_id(c, &lot.id);
+	if (!rc)
+		rc = c->ops->lot_insert(c, member_id, &lot, 0);
+	return rc ? rc : j->fail_after ? KP_EINVAL : 0;
+}
+
+static void told(void *arg, int rc)
+{
+	struct lot_job *j = arg;
+	j->calls++;
+	j->rc = rc;
+}
+
+static void test_repeatable_on_sqlite(void **state)
+{
+	(void)state;
+	struct tmpdb t;
+	struct kp_conn *w;
+	tmpdb_create(&t, &w);
+	struct kp_member_row m = {.card = "2000000000001", .referral_code = "R1"};
+	assert_int_equal(w->ops->begin(w), 0);
+	assert_int_equal(w->ops->member_insert(w, &m), 0);
+	assert_int_equal(w->ops->commit(w), 0);
+	member_id = m.id;
+	assert_true(w->ops->changes(w) >= 1);
+
+	assert_int_equal(w->ops->writer_mode(w), 0); /* as the engine hands it to the writer */
+	struct kp_writer *writer;
+	assert_int_equal(kp_writer_start(w, 64, 64, &writer), 0);
+	pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&gate);
+	struct lot_job blocker = {.points = 1000, .gate = &gate};
+	kp_writer_submit_async(writer, KP_JOB_REPEATABLE, lot_job, &blocker, told);
+	struct timespec pause = {0, 50 * 1000 * 1000};
+	nanosleep(&pause, NULL); /* the writer is inside the blocker's batch */
+	struct lot_job jobs[JOBS];
+	for (int i = 0; i < JOBS; i++)
+		jobs[i] = (struct lot_job){.points = 10 + i};
+	jobs[1].fail_before = true;
+	jobs[3].fail_after = true;
+	for (int i = 0; i < JOBS; i++)
+		kp_writer_submit_async(writer, KP_JOB_REPEATABLE, lot_job, &jobs[i], told);
+	pthread_mutex_unlock(&gate);
+	kp_writer_stop(writer); /* runs the queued batch, closes w */
+
+	assert_int_equal(blocker.rc, 0);
+	for (int i = 0; i < JOBS; i++)
+		assert_int_equal(jobs[i].calls, 1);
+	assert_int_equal(jobs[1].rc, KP_EINVAL);
+	assert_int_equal(jobs[3].rc, KP_EINVAL);
+	/* job 3 wrote, then failed: the run went back and ran 0–2 again */
+	assert_int_equal(jobs[0].runs, 2);
+	assert_int_equal(jobs[2].runs, 2);
+	assert_int_equal(jobs[3].runs, 1);
+	assert_int_equal(jobs[4].runs, 1);
+
+	/* Committed: the blocker's lot and those of jobs 0, 2, 4, 5; ids distinct. */
+	char err[256];
+	struct kp_conn *r;
+	assert_int_equal(kp_store_open(t.path, false, &r, err, sizeof err), 0);
+	struct kp_lot lots[16];
+	size_t n = 0;
+	assert_int_equal(r->ops->lots_load(r, member_id, NULL, 0, lots, 16, &n), 0);
+	assert_int_equal(n, 5);
+	int64_t points = 0;
+	for (size_t i = 0; i < n; i++) {
+		points += lots[i].points;
+		for (size_t k = 0; k < i; k++)
+			assert_true(lots[i].id != lots[k].id);
+	}
+	assert_int_equal(points, 1000 + 10 + 12 + 14 + 15);
+	r->ops->close(r);
+	tmpdb_remove(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_repeatable_on_sqlite),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
