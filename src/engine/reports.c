@@ -152,9 +152,9 @@ int kp_engine_settlement(struct kp_engine *e, int64_t from, int64_t to, json_t *
 	struct kp_partner_row *partners = calloc(MAX_PARTNERS, sizeof *partners);
 	struct settle s = {.partners = partners};
 	struct kp_conn *c = NULL;
-	rc = partners ? reader_acquire(e, &c) : KP_ENOMEM;
 	/* One snapshot: the partners and the transfers agree. */
-	if (!rc && !(rc = c->ops->read_begin(c)))
+	rc = partners ? snapshot_acquire(e, &c) : KP_ENOMEM;
+	if (!rc)
 		rc = c->ops->partners_list(c, partners, MAX_PARTNERS, &s.n_partners);
 	if (!rc) {
 		s.receipts = calloc(s.n_partners + 1, sizeof *s.receipts);
@@ -165,10 +165,8 @@ int kp_engine_settlement(struct kp_engine *e, int64_t from, int64_t to, json_t *
 		rc = (s.receipts[i] = json_array()) ? 0 : KP_ENOMEM;
 	if (!rc)
 		rc = c->ops->settlement(c, from, to, settle_row, &s);
-	if (c) {
-		c->ops->rollback(c);
-		reader_release(e, c);
-	}
+	if (c)
+		snapshot_release(e, c);
 	struct sums total = {0};
 	*answer = rc ? NULL : settlement_json(&s, from, to, p->point_value, &total, &rc);
 	if (rc == KP_EOVERFLOW)

@@ -85,14 +85,11 @@ int kp_engine_summary(struct kp_engine *e, int64_t from, int64_t to, json_t **an
 	if (rc)
 		return kp_why(why, rc, "no program is loaded");
 	struct kp_conn *c;
-	if ((rc = reader_acquire(e, &c)))
+	if ((rc = snapshot_acquire(e, &c)))
 		return rc;
 	struct figures f = {0};
-	rc = c->ops->read_begin(c);
-	if (!rc)
-		rc = read_figures(c, from, to, &f);
-	c->ops->rollback(c);
-	reader_release(e, c);
+	rc = read_figures(c, from, to, &f);
+	snapshot_release(e, c);
 	if (rc)
 		return rc;
 	*answer = summary_json(&f, from, to, p->point_value);

@@ -47,18 +47,15 @@ static int check_members(struct kp_conn *c, struct kp_verify_report *r)
 int kp_engine_verify(struct kp_engine *e, struct kp_verify_report *report)
 {
 	assert(report);
-	struct kp_conn *c;
-	int rc = reader_acquire(e, &c);
-	if (rc)
-		return rc;
 	/* One snapshot for every check, so a server writing meanwhile cannot make
 	 * two queries disagree. */
-	rc = c->ops->read_begin(c);
-	if (!rc)
-		rc = c->ops->verify(c, report);
+	struct kp_conn *c;
+	int rc = snapshot_acquire(e, &c);
+	if (rc)
+		return rc;
+	rc = c->ops->verify(c, report);
 	if (!rc)
 		rc = check_members(c, report);
-	c->ops->rollback(c);
-	reader_release(e, c);
+	snapshot_release(e, c);
 	return rc;
 }

@@ -56,10 +56,8 @@ static void load_while_adding(int first, int after_first_count, int after_second
 	add_after_count[0] = after_first_count;
 	add_after_count[1] = after_second_count;
 
-	struct kp_member_row m = {.card = "2000000000001", .referral_code = "R1"};
-	assert_int_equal(writer->ops->begin(writer), 0);
-	assert_int_equal(writer->ops->member_insert(writer, &m), 0);
-	assert_int_equal(writer->ops->commit(writer), 0);
+	struct kp_member_row m;
+	tmpdb_member(writer, &m);
 	member_id = m.id;
 	commit_lots(first);
 

@@ -1,6 +1,7 @@
 /*
  * test_tmpdb.h — a throw-away SQLite database for the store-level tests:
- * a new directory under /tmp with k.db in it, made with every migration,
+ * a new directory under /tmp with k.db in it, made with every migration
+ * (and, for tests that need one, a member),
  * and removed with its WAL and shared-memory files at the end.
  */
 #ifndef KP_TEST_TMPDB_H
@@ -34,6 +35,14 @@ static inline void tmpdb_create(struct tmpdb *t, struct kp_conn **c)
 		*c = opened;
 	else
 		opened->ops->close(opened);
+}
+
+/* One member, committed on c (the writer): *m is its row, id set. */
+static inline void tmpdb_member(struct kp_conn *c, struct kp_member_row *m)
+{
+	*m = (struct kp_member_row){.card = "2000000000001", .referral_code = "R1"};
+	if (c->ops->begin(c) || c->ops->member_insert(c, m) || c->ops->commit(c))
+		abort();
 }
 
 static inline void tmpdb_remove(struct tmpdb *t)

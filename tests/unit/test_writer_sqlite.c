@@ -63,10 +63,8 @@ static void test_repeatable_on_sqlite(void **state)
 	struct tmpdb t;
 	struct kp_conn *w;
 	tmpdb_create(&t, &w);
-	struct kp_member_row m = {.card = "2000000000001", .referral_code = "R1"};
-	assert_int_equal(w->ops->begin(w), 0);
-	assert_int_equal(w->ops->member_insert(w, &m), 0);
-	assert_int_equal(w->ops->commit(w), 0);
+	struct kp_member_row m;
+	tmpdb_member(w, &m);
 	member_id = m.id;
 	assert_true(w->ops->changes(w) >= 1);
 
