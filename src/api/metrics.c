@@ -195,13 +195,18 @@ static void render_engine(struct text *t, struct kp_engine *e)
 		  "# TYPE kopilka_queue_depth gauge\nkopilka_queue_depth %llu\n"
 		  "# HELP kopilka_queue_rejected_total Writes refused with 503: the queue was full.\n"
 		  "# TYPE kopilka_queue_rejected_total counter\nkopilka_queue_rejected_total %llu\n"
+		  "# HELP kopilka_log_syncs_total Syncs of the log that made committed batches durable.\n"
+		  "# TYPE kopilka_log_syncs_total counter\nkopilka_log_syncs_total %llu\n"
+		  "# HELP kopilka_log_sync_failures_total Of those, the ones that failed.\n"
+		  "# TYPE kopilka_log_sync_failures_total counter\nkopilka_log_sync_failures_total %llu\n"
 		  "# HELP kopilka_points_issued_total Points earned by purchases committed here.\n"
 		  "# TYPE kopilka_points_issued_total counter\nkopilka_points_issued_total %llu\n"
 		  "# HELP kopilka_points_redeemed_total Points spent by purchases committed here.\n"
 		  "# TYPE kopilka_points_redeemed_total counter\nkopilka_points_redeemed_total %llu\n",
 	       (unsigned long long)s.commits, (unsigned long long)s.jobs,
 	       (unsigned long long)s.batch_max, (unsigned long long)s.queue_depth,
-	       (unsigned long long)s.rejected, (unsigned long long)s.points_issued,
+	       (unsigned long long)s.rejected, (unsigned long long)s.log_syncs,
+	       (unsigned long long)s.log_sync_failures, (unsigned long long)s.points_issued,
 	       (unsigned long long)s.points_redeemed);
 }
 

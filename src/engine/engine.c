@@ -388,6 +388,8 @@ void kp_engine_stats(struct kp_engine *e, struct kp_engine_stats *out)
 		.batch_max = w.batch_max,
 		.queue_depth = w.queue_depth,
 		.rejected = w.rejected,
+		.log_syncs = w.syncs,
+		.log_sync_failures = w.sync_failures,
 		.points_issued = atomic_load(&e->points_issued),
 		.points_redeemed = atomic_load(&e->points_redeemed),
 	};

@@ -61,6 +61,7 @@ void kp_engine_set_clock(struct kp_engine *e, int64_t now);
 /* Figures for monitoring (GET /metrics). */
 struct kp_engine_stats {
 	uint64_t commits, jobs, batch_max, queue_depth, rejected;
+	uint64_t log_syncs, log_sync_failures; /* the writer's sync thread (writer.h) */
 	uint64_t points_issued, points_redeemed; /* by purchases committed in this process */
 };
 

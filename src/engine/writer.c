@@ -29,6 +29,13 @@ struct kp_writer {
 	struct job *head, *tail;
 	size_t depth, cap, batch_max;
 	bool stopping;
+	/* The sync thread, when the store's commits need sync_log (store.h):
+	 * the jobs of committed batches waiting for it, oldest first. */
+	bool pipelined;
+	pthread_t syncer;
+	pthread_cond_t committed; /* signalled when a batch joins unsynced, or on stop */
+	struct job *unsynced, **unsynced_tail;
+	bool syncer_stopping;
 	struct kp_writer_stats stats; /* under lock */
 	uint64_t retries;             /* batches run again (writer thread only) */
 	unsigned seed;                /* for the backoff (writer thread only) */
@@ -208,6 +215,67 @@ static void answer_batch(struct kp_writer *w, struct job *batch)
 	}
 }
 
+/*
+ * A committed batch goes to the sync thread, which answers it after its
+ * next sync; one that failed is answered at once (nothing of it is stored,
+ * so there is nothing to wait for). Called with the lock held; returns with
+ * it released.
+ */
+static void hand_over(struct kp_writer *w, struct job *batch, bool committed)
+{
+	if (!w->pipelined || !committed) {
+		answer_batch(w, batch);
+		return;
+	}
+	*w->unsynced_tail = batch;
+	struct job *last = batch;
+	while (last->next)
+		last = last->next;
+	w->unsynced_tail = &last->next;
+	pthread_cond_signal(&w->committed);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * The sync thread: takes every committed batch waiting, syncs once, then
+ * answers them. A batch joins the list only after its commit returned, so
+ * the sync that follows covers it; batches committed while a sync runs
+ * wait for the next one, and share it. If the sync fails, what those
+ * batches wrote may not be on the disk: their jobs fail with its error (the
+ * tills try again, and a purchase that was stored after all is answered as
+ * a replay).
+ */
+static void *syncer_main(void *arg)
+{
+	struct kp_writer *w = arg;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->unsynced && !w->syncer_stopping)
+			pthread_cond_wait(&w->committed, &w->lock);
+		if (!w->unsynced)
+			break; /* stopping, and every committed batch is answered */
+		struct job *batch = w->unsynced;
+		w->unsynced = NULL;
+		w->unsynced_tail = &w->unsynced;
+		pthread_mutex_unlock(&w->lock);
+		int rc = w->conn->ops->sync_log(w->conn);
+		if (rc) {
+			fprintf(stderr, "kopilka: writer: syncing the log: %s\n", kp_strerror(rc));
+			for (struct job *j = batch; j; j = j->next)
+				if (!j->rc)
+					j->rc = rc;
+		}
+		pthread_mutex_lock(&w->lock);
+		w->stats.syncs++;
+		if (rc)
+			w->stats.sync_failures++;
+		answer_batch(w, batch);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
 static void *writer_main(void *arg)
 {
 	struct kp_writer *w = arg;
@@ -228,8 +296,8 @@ static void *writer_main(void *arg)
 			if (n > w->stats.batch_max)
 				w->stats.batch_max = n;
 		}
-		answer_batch(w, batch);
-		/* After the answers, before the next batch. */
+		hand_over(w, batch, committed);
+		/* After the answers (or the hand-over), before the next batch. */
 		int rc = committed ? w->conn->ops->bound_log(w->conn, KP_WAL_LIMIT_BYTES) : 0;
 		if (rc)
 			fprintf(stderr, "kopilka: writer: bounding the log: %s\n", kp_strerror(rc));
@@ -249,16 +317,29 @@ int kp_writer_start(struct kp_conn *c, size_t queue_cap, size_t batch_max, struc
 	w->cap = queue_cap;
 	w->batch_max = batch_max;
 	w->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)w;
+	w->pipelined = c->ops->sync_log != NULL;
+	w->unsynced_tail = &w->unsynced;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->queued, NULL);
+	pthread_cond_init(&w->committed, NULL);
+	if (w->pipelined && pthread_create(&w->syncer, NULL, syncer_main, w) != 0)
+		goto fail;
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-		pthread_mutex_destroy(&w->lock);
-		pthread_cond_destroy(&w->queued);
-		free(w);
-		return KP_ENOMEM;
+		if (w->pipelined) {
+			w->syncer_stopping = true; /* nothing was committed: it ends at once */
+			pthread_cond_signal(&w->committed);
+			pthread_join(w->syncer, NULL);
+		}
+		goto fail;
 	}
 	*out = w;
 	return 0;
+fail:
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->queued);
+	pthread_cond_destroy(&w->committed);
+	free(w);
+	return KP_ENOMEM;
 }
 
 /* Queue j, or refuse at once (full, stopping); the caller holds the lock. */
@@ -333,9 +414,18 @@ void kp_writer_stop(struct kp_writer *w)
 	pthread_cond_signal(&w->queued);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
-	assert(!w->head && w->depth == 0);
+	if (w->pipelined) {
+		/* Every batch is committed now; the sync thread answers the last ones. */
+		pthread_mutex_lock(&w->lock);
+		w->syncer_stopping = true;
+		pthread_cond_signal(&w->committed);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->syncer, NULL);
+	}
+	assert(!w->head && w->depth == 0 && !w->unsynced);
 	w->conn->ops->close(w->conn);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->queued);
+	pthread_cond_destroy(&w->committed);
 	free(w);
 }

@@ -4,11 +4,19 @@
  * Request threads submit jobs; the writer takes up to batch_max of them,
  * opens one transaction, runs each job inside its own savepoint (a job that
  * returns an error is rolled back to its savepoint alone; repeatable jobs
- * share one, below), commits once —
- * the commit is durable (synchronous=FULL) — and only then wakes the
- * submitters, or tells those that did not wait. If the commit fails, every
- * job of the batch fails with the commit's error and nothing of the batch
- * is stored. Between batches it keeps the store's log bounded (bound_log).
+ * share one, below), commits once, and only once the commit is durable
+ * wakes the submitters, or tells those that did not wait. If the commit
+ * fails, every job of the batch fails with the commit's error and nothing of
+ * the batch is stored. Between batches it keeps the store's log bounded
+ * (bound_log).
+ *
+ * Where the store's commit is not durable by itself (SQLite's writer, store.h
+ * sync_log), a second thread makes it so: the writer hands each committed
+ * batch over and goes on with the next, while the sync thread syncs the log
+ * once for every batch committed since its last sync and then answers them.
+ * The disk's wait and the next batch's work overlap. Readers may see a batch
+ * in that interval, before its submitters are answered; a power cut then can
+ * take back only batches nobody was told were stored.
  *
  * The queue is bounded: a submit that finds it full fails at once with
  * KP_EBUSY instead of waiting, so overload turns into quick 503s.
@@ -61,7 +69,8 @@ typedef void (*kp_write_done)(void *arg, int rc);
 
 /*
  * The same without waiting: done(arg, rc) is called exactly once — on the
- * writer thread after the batch's commit (or failure), or before this
+ * writer's sync thread once the batch's commit is durable, on the writer
+ * thread if the batch failed (or the store needs no sync), or before this
  * returns when the queue refuses the job (KP_EBUSY) or memory runs out. arg
  * must stay valid until then. So a server can hand the writer more
  * purchases than it has threads, and batches grow with the load.
@@ -75,6 +84,8 @@ struct kp_writer_stats {
 	uint64_t batch_max;   /* the largest batch so far */
 	uint64_t queue_depth; /* jobs waiting now */
 	uint64_t rejected;    /* submits refused because the queue was full */
+	uint64_t syncs;       /* syncs of the log by the sync thread (0 without one) */
+	uint64_t sync_failures; /* of those, the ones that failed */
 };
 
 void kp_writer_stats(struct kp_writer *w, struct kp_writer_stats *out);

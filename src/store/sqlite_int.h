@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <sys/types.h>
 
 #include "store/sql.h"
 #include "store/store.h"
@@ -20,6 +21,12 @@ struct sqlite_conn {
 	int64_t wal_frames;  /* the writer: pages in the WAL after its last commit */
 	int64_t page_size;   /* the writer: bytes per page */
 	int64_t wal_retry_frames; /* the writer: bound_log was busy; wait for this size */
+	/* The writer's WAL file, for sync_log: its path (set by writer_mode) and
+	 * a descriptor of it (sync_log's thread only; -1 = not open yet). */
+	char *wal_path;
+	int wal_fd;
+	dev_t wal_dev;
+	ino_t wal_ino;
 	/* Ids handed out in this transaction: the next ones, 0 = ask the table.
 	 * A transaction holds the write lock from its first write, so no one
 	 * else adds rows meanwhile; every begin and rollback forgets them. */

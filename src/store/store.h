@@ -255,8 +255,19 @@ struct kp_store_ops {
 	int (*release)(struct kp_conn *c);
 	int (*rollback_to)(struct kp_conn *c);
 	/* Make this connection the engine's writer: commits no longer checkpoint
-	 * (a commit must not wait for one); checkpoint() does it, from elsewhere. */
+	 * (a commit must not wait for one); checkpoint() does it, from elsewhere.
+	 * With sync_log (below) its commits are no longer durable by themselves. */
 	int (*writer_mode)(struct kp_conn *c);
+	/*
+	 * Make every transaction committed on the writer connection so far
+	 * durable (SQLite: fdatasync of the WAL). NULL when the store's commit is
+	 * durable by itself (PostgreSQL). Called from another thread than the one
+	 * running transactions on the connection, while it runs them: it touches
+	 * no statement of the connection. So the writer computes its next batch
+	 * while the last one reaches the disk, and answers a batch only after a
+	 * sync_log that began after its commit (writer.h). 0, or KP_ESTORE.
+	 */
+	int (*sync_log)(struct kp_conn *c);
 	/* Copy committed pages into the database file without blocking anyone;
 	 * *behind_bytes is about how much was committed meanwhile, not copied. */
 	int (*checkpoint)(struct kp_conn *c, int64_t *behind_bytes);

@@ -92,6 +92,12 @@ def metrics_scenario(S):
     check_true("metrics: commits and batch sizes are exported",
                values.get("kopilka_commits_total", 0) >= 1 and "kopilka_batch_size_max" in values
                and "kopilka_queue_depth" in values, repr(sorted(values)[:10]))
+    # SQLite's writer commits without syncing and answers after its sync thread's
+    # fdatasync; PostgreSQL's commit is durable by itself.
+    check_true("metrics: the log was synced before the purchase was answered",
+               values.get("kopilka_log_syncs_total", -1) == 0 if kptest.PG
+               else values.get("kopilka_log_syncs_total", 0) >= 1, repr(values.get("kopilka_log_syncs_total")))
+    check("metrics: no sync failed", values.get("kopilka_log_sync_failures_total"), 0.0)
 
 
 def shutdown_scenario():

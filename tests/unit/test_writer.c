@@ -6,7 +6,10 @@
  * waiting are told their result once, after their batch's commit, and at
  * once when the queue is full. Repeatable jobs share one savepoint; one that
  * fails after writing is taken out and the others run again, so exactly the
- * successful jobs' writes are committed, once each.
+ * successful jobs' writes are committed, once each. With a store whose
+ * commits need a sync (store.h, sync_log), a batch is answered only after a
+ * sync that began after its commit, the writer commits the next batch while
+ * a sync runs, and a failed sync fails the batches it was to make durable.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +27,11 @@
 /* A store that only counts what the writer asks of it. */
 struct fake {
 	struct kp_conn base; /* first */
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* commits and the sync fields: two threads use them */
+	pthread_cond_t changed;
+	bool sync_held;       /* sync_log waits while set */
+	int syncs_started, synced_upto; /* commits made when the last finished sync began */
+	int sync_fail_once;   /* the next sync_log returns this error */
 	bool in_txn;
 	int begins, commits, rollbacks, savepoints, rollback_tos;
 	int outside; /* calls that needed a transaction and had none */
@@ -37,6 +44,8 @@ struct fake {
 };
 
 #define FAKE(c) ((struct fake *)(c))
+#define FAKE_INIT(ops_) {.base = {.ops = (ops_)}, .lock = PTHREAD_MUTEX_INITIALIZER, \
+			 .changed = PTHREAD_COND_INITIALIZER}
 
 static int f_begin(struct kp_conn *c)
 {
@@ -50,7 +59,10 @@ static int f_commit(struct kp_conn *c)
 	struct fake *f = FAKE(c);
 	/* counted, not asserted: this runs on the writer's thread */
 	f->outside += !f->in_txn;
+	pthread_mutex_lock(&f->lock);
 	f->commits++;
+	pthread_cond_broadcast(&f->changed);
+	pthread_mutex_unlock(&f->lock);
 	f->in_txn = false;
 	for (int i = 0; i < f->n_written && f->n_committed < 64; i++)
 		f->committed[f->n_committed++] = f->written[i];
@@ -115,6 +127,25 @@ static void f_close(struct kp_conn *c)
 	(void)c; /* the fake lives on the test's stack */
 }
 
+/* Runs on the writer's sync thread: what it makes durable is every commit
+ * made before it began. */
+static int f_sync_log(struct kp_conn *c)
+{
+	struct fake *f = FAKE(c);
+	pthread_mutex_lock(&f->lock);
+	int upto = f->commits;
+	f->syncs_started++;
+	pthread_cond_broadcast(&f->changed);
+	while (f->sync_held)
+		pthread_cond_wait(&f->changed, &f->lock);
+	int rc = f->sync_fail_once;
+	f->sync_fail_once = 0;
+	if (!rc)
+		f->synced_upto = upto;
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
 static const struct kp_store_ops fake_ops = {
 	.name = "fake",
 	.begin = f_begin,
@@ -126,6 +157,22 @@ static const struct kp_store_ops fake_ops = {
 	.in_transaction = f_in_transaction,
 	.changes = f_changes,
 	.bound_log = f_bound_log,
+	.close = f_close,
+};
+
+/* The same store, with commits that are durable only after sync_log. */
+static const struct kp_store_ops fake_sync_ops = {
+	.name = "fake-sync",
+	.begin = f_begin,
+	.commit = f_commit,
+	.rollback = f_rollback,
+	.savepoint = f_savepoint,
+	.release = f_release,
+	.rollback_to = f_rollback_to,
+	.in_transaction = f_in_transaction,
+	.changes = f_changes,
+	.bound_log = f_bound_log,
+	.sync_log = f_sync_log,
 	.close = f_close,
 };
 
@@ -211,7 +258,7 @@ static void run_behind(struct kp_writer *w, struct job_arg *blocker, struct job_
 static void test_batch_and_savepoints(void **state)
 {
 	(void)state;
-	struct fake f = {.base = {.ops = &fake_ops}};
+	struct fake f = FAKE_INIT(&fake_ops);
 	struct kp_writer *w;
 	assert_int_equal(kp_writer_start(&f.base, 16, 16, &w), 0);
 	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
@@ -233,7 +280,7 @@ static void test_batch_and_savepoints(void **state)
 static void test_lost_transaction_stops_the_batch(void **state)
 {
 	(void)state;
-	struct fake f = {.base = {.ops = &fake_ops}};
+	struct fake f = FAKE_INIT(&fake_ops);
 	struct kp_writer *w;
 	int ran = 0;
 	assert_int_equal(kp_writer_start(&f.base, 16, 16, &w), 0);
@@ -261,6 +308,7 @@ struct told {
 	int calls;          /* done calls: exactly one */
 	int rc;
 	int commits_then;   /* the store's commits when told */
+	int synced_then;    /* the store's synced_upto when told */
 	bool on_writer;     /* told from another thread than the submitter's */
 	pthread_t submitter;
 };
@@ -268,16 +316,21 @@ struct told {
 static void told_done(void *arg, int rc)
 {
 	struct told *t = arg;
+	struct fake *f = t->job.store;
+	pthread_mutex_lock(&f->lock);
 	t->calls++;
 	t->rc = rc;
-	t->commits_then = t->job.store->commits;
+	t->commits_then = f->commits;
+	t->synced_then = f->synced_upto;
+	pthread_cond_broadcast(&f->changed);
+	pthread_mutex_unlock(&f->lock);
 	t->on_writer = !pthread_equal(pthread_self(), t->submitter);
 }
 
 static void test_async_told_after_commit(void **state)
 {
 	(void)state;
-	struct fake f = {.base = {.ops = &fake_ops}};
+	struct fake f = FAKE_INIT(&fake_ops);
 	struct kp_writer *w;
 	assert_int_equal(kp_writer_start(&f.base, 3, 16, &w), 0);
 	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
@@ -367,7 +420,7 @@ static const enum kp_job_kind four_repeatable[] = {KP_JOB_REPEATABLE, KP_JOB_REP
 static void test_repeatable_jobs_share_a_savepoint(void **state)
 {
 	(void)state;
-	struct fake f = {.base = {.ops = &fake_ops}};
+	struct fake f = FAKE_INIT(&fake_ops);
 	struct told t[4];
 	writing_jobs(t, 4);
 	t[2].job.result = KP_EINVAL; /* refuses after writing: see the next test */
@@ -384,7 +437,7 @@ static void test_repeatable_jobs_share_a_savepoint(void **state)
 static void test_repeatable_job_failing_after_writing(void **state)
 {
 	(void)state;
-	struct fake f = {.base = {.ops = &fake_ops}};
+	struct fake f = FAKE_INIT(&fake_ops);
 	struct told t[4];
 	writing_jobs(t, 4);
 	t[2].job.result = KP_EINVAL; /* writes, then refuses */
@@ -406,7 +459,7 @@ static void test_repeatable_job_failing_after_writing(void **state)
 static void test_guarded_job_ends_a_run(void **state)
 {
 	(void)state;
-	struct fake f = {.base = {.ops = &fake_ops}};
+	struct fake f = FAKE_INIT(&fake_ops);
 	const enum kp_job_kind kinds[] = {KP_JOB_REPEATABLE, KP_JOB_GUARDED, KP_JOB_REPEATABLE,
 					  KP_JOB_REPEATABLE};
 	struct told t[4];
@@ -424,7 +477,8 @@ static void test_guarded_job_ends_a_run(void **state)
 static void test_uncounted_store_guards_every_job(void **state)
 {
 	(void)state;
-	struct fake f = {.base = {.ops = &fake_ops}, .uncounted = true};
+	struct fake f = FAKE_INIT(&fake_ops);
+	f.uncounted = true;
 	struct told t[4];
 	writing_jobs(t, 4);
 	t[1].job.result = KP_EINVAL;
@@ -434,6 +488,88 @@ static void test_uncounted_store_guards_every_job(void **state)
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(t[i].job.runs, 1);
 	assert_committed(&f, (const int[]){0, 2, 3}, 3);
+}
+
+/* ---- a store whose commits need a sync ----------------------------------------- */
+
+/* Wait (at most 5 s) until *value reaches want, under f's lock. */
+static void await_count(struct fake *f, const int *value, int want)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&f->lock);
+	while (*value < want && pthread_cond_timedwait(&f->changed, &f->lock, &until) == 0)
+		;
+	int reached = *value;
+	pthread_mutex_unlock(&f->lock);
+	assert_true(reached >= want);
+}
+
+static int calls_of(struct fake *f, const struct told *t)
+{
+	pthread_mutex_lock(&f->lock);
+	int calls = t->calls;
+	pthread_mutex_unlock(&f->lock);
+	return calls;
+}
+
+static void test_pipelined_answers_after_the_sync(void **state)
+{
+	(void)state;
+	struct fake f = FAKE_INIT(&fake_sync_ops);
+	f.sync_held = true;
+	struct kp_writer *w;
+	assert_int_equal(kp_writer_start(&f.base, 16, 16, &w), 0);
+	struct told a = {.job = {.store = &f}, .submitter = pthread_self()};
+	struct told b = {.job = {.store = &f}, .submitter = pthread_self()};
+	kp_writer_submit_async(w, KP_JOB_REPEATABLE, job_fn, &a, told_done);
+	await_count(&f, &f.syncs_started, 1); /* a's batch committed, its sync held */
+	assert_int_equal(calls_of(&f, &a), 0);
+	/* The writer does not wait for the disk: b's batch commits meanwhile. */
+	kp_writer_submit_async(w, KP_JOB_REPEATABLE, job_fn, &b, told_done);
+	await_count(&f, &f.commits, 2);
+	assert_int_equal(calls_of(&f, &a), 0);
+	assert_int_equal(calls_of(&f, &b), 0);
+	pthread_mutex_lock(&f.lock);
+	f.sync_held = false;
+	pthread_cond_broadcast(&f.changed);
+	pthread_mutex_unlock(&f.lock);
+	kp_writer_stop(w);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	/* Each was told only after a sync that began after its commit: the first
+	 * sync began before b's commit, so b needed a second one. */
+	assert_true(a.synced_then >= 1);
+	assert_int_equal(b.synced_then, 2);
+	assert_int_equal(f.syncs_started, 2);
+	assert_true(a.on_writer && b.on_writer);
+}
+
+static void test_failed_sync_fails_its_batch(void **state)
+{
+	(void)state;
+	struct fake f = FAKE_INIT(&fake_sync_ops);
+	f.sync_fail_once = KP_ESTORE;
+	struct kp_writer *w;
+	assert_int_equal(kp_writer_start(&f.base, 16, 16, &w), 0);
+	struct told a = {.job = {.store = &f}, .submitter = pthread_self()};
+	struct told b = {.job = {.store = &f, .result = KP_EINVAL}, .submitter = pthread_self()};
+	kp_writer_submit_async(w, KP_JOB_GUARDED, job_fn, &a, told_done);
+	await_count(&f, &a.calls, 1);
+	assert_int_equal(a.rc, KP_ESTORE); /* committed, but perhaps not on the disk */
+	kp_writer_submit_async(w, KP_JOB_GUARDED, job_fn, &b, told_done);
+	struct job_arg c = {.store = &f};
+	assert_int_equal(kp_writer_submit(w, job_fn, &c), 0); /* the next sync worked */
+	struct kp_writer_stats st;
+	kp_writer_stats(w, &st);
+	kp_writer_stop(w);
+	assert_int_equal(b.rc, KP_EINVAL); /* a job's own refusal stays its own */
+	assert_true(st.syncs >= 2);
+	assert_int_equal(st.sync_failures, 1);
+	assert_true(f.commits >= 2); /* a's batch, then b and c (together, or one each) */
 }
 
 int main(void)
@@ -446,6 +582,8 @@ int main(void)
 		cmocka_unit_test(test_repeatable_job_failing_after_writing),
 		cmocka_unit_test(test_guarded_job_ends_a_run),
 		cmocka_unit_test(test_uncounted_store_guards_every_job),
+		cmocka_unit_test(test_pipelined_answers_after_the_sync),
+		cmocka_unit_test(test_failed_sync_fails_its_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

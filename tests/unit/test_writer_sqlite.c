@@ -6,14 +6,23 @@
  * counted again after the rollback. test_writer.c checks the same logic on
  * a fake store; this one checks SQLite's side of it (total_changes,
  * ROLLBACK TO keeping the savepoint open, the id cache).
+ *
+ * And that a job is answered only once its commit is on the disk: the
+ * writer's connection commits without syncing (store.h, sync_log), so
+ * fdatasync is interposed here to see which file each sync reached and how
+ * much of it was written by then.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "engine/writer.h"
@@ -22,6 +31,29 @@
 #include "util/timeutil.h"
 
 #define JOBS 6
+
+/* ---- which syncs reached the WAL -------------------------------------------- */
+
+static atomic_ullong wal_ino;     /* the WAL file watched; 0 = none */
+static atomic_llong wal_durable;  /* its size when the last finished sync of it began */
+static atomic_int wal_syncs;
+
+int fdatasync(int fd);
+
+int fdatasync(int fd)
+{
+	static int (*real)(int);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "fdatasync");
+	struct stat st;
+	bool wal = fstat(fd, &st) == 0 && (unsigned long long)st.st_ino == atomic_load(&wal_ino);
+	int rc = real(fd);
+	if (wal && rc == 0) {
+		atomic_fetch_add(&wal_syncs, 1);
+		atomic_store(&wal_durable, (long long)st.st_size);
+	}
+	return rc;
+}
 
 static int64_t member_id;
 
@@ -117,10 +149,55 @@ static void test_repeatable_on_sqlite(void **state)
 	tmpdb_remove(&t);
 }
 
+static int one_lot(struct kp_conn *c, void *arg)
+{
+	(void)arg;
+	struct kp_lot lot = {.points = 7, .remaining = 7, .expires_at = KP_NEVER};
+	int rc = c->ops->lot_next_id(c, &lot.id);
+	return rc ? rc : c->ops->lot_insert(c, member_id, &lot, 0);
+}
+
+static void test_answered_once_on_disk(void **state)
+{
+	(void)state;
+	struct tmpdb t;
+	struct kp_conn *w;
+	tmpdb_create(&t, &w);
+	struct kp_member_row m;
+	tmpdb_member(w, &m);
+	member_id = m.id;
+	char wal[128];
+	snprintf(wal, sizeof wal, "%s-wal", t.path);
+	struct stat st;
+	assert_int_equal(stat(wal, &st), 0);
+	atomic_store(&wal_ino, (unsigned long long)st.st_ino);
+
+	assert_int_equal(w->ops->writer_mode(w), 0);
+	struct kp_writer *writer;
+	assert_int_equal(kp_writer_start(w, 64, 64, &writer), 0);
+	/* One job at a time, so when it is answered nothing was committed after
+	 * it: the WAL's whole length must be durable, by a sync of the WAL. */
+	for (int i = 0; i < 20; i++) {
+		int syncs = atomic_load(&wal_syncs);
+		assert_int_equal(kp_writer_submit(writer, one_lot, NULL), 0);
+		assert_int_equal(stat(wal, &st), 0);
+		assert_true(atomic_load(&wal_syncs) > syncs);
+		assert_true(atomic_load(&wal_durable) >= (long long)st.st_size);
+	}
+	struct kp_writer_stats ws;
+	kp_writer_stats(writer, &ws);
+	assert_true(ws.syncs >= 20);
+	assert_int_equal(ws.sync_failures, 0);
+	kp_writer_stop(writer);
+	atomic_store(&wal_ino, 0);
+	tmpdb_remove(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_repeatable_on_sqlite),
+		cmocka_unit_test(test_answered_once_on_disk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
