@@ -31,15 +31,20 @@ struct kp_metrics {
 	struct route_stats routes[KP_METRICS_MAX_ROUTES + 1];
 	_Atomic int64_t connections_open;
 	_Atomic uint64_t connections_refused;
+	unsigned threads;
+	_Atomic int64_t open_by_thread[KP_METRICS_MAX_THREADS];
 };
 
-struct kp_metrics *kp_metrics_new(const char *const *route_names, size_t n_routes)
+struct kp_metrics *kp_metrics_new(const char *const *route_names, size_t n_routes,
+				  unsigned threads)
 {
 	assert(route_names && n_routes <= KP_METRICS_MAX_ROUTES);
+	assert(threads >= 1 && threads <= KP_METRICS_MAX_THREADS);
 	struct kp_metrics *m = calloc(1, sizeof *m);
 	if (m) {
 		m->names = route_names;
 		m->n_routes = n_routes;
+		m->threads = threads;
 	}
 	return m;
 }
@@ -66,10 +71,12 @@ void kp_metrics_record(struct kp_metrics *m, size_t route, int status, int64_t d
 				  memory_order_relaxed);
 }
 
-void kp_metrics_connection(struct kp_metrics *m, int delta)
+void kp_metrics_connection(struct kp_metrics *m, unsigned thread, int delta)
 {
 	assert(delta == 1 || delta == -1);
+	assert(thread < m->threads);
 	atomic_fetch_add_explicit(&m->connections_open, delta, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->open_by_thread[thread], delta, memory_order_relaxed);
 }
 
 void kp_metrics_connection_refused(struct kp_metrics *m)
@@ -181,6 +188,17 @@ static void render_connections(struct text *t, const struct kp_metrics *m)
 	       (unsigned long long)atomic_load(&m->connections_refused));
 }
 
+/* Each thread's share: the listener deals connections out in turn, so they
+ * differ by one at most while connections close at random. */
+static void render_threads(struct text *t, const struct kp_metrics *m)
+{
+	append(t, "# HELP kopilka_thread_connections_open HTTP connections open now, by server "
+		  "thread.\n# TYPE kopilka_thread_connections_open gauge\n");
+	for (unsigned i = 0; i < m->threads; i++)
+		append(t, "kopilka_thread_connections_open{thread=\"%u\"} %lld\n", i,
+		       (long long)atomic_load_explicit(&m->open_by_thread[i], memory_order_relaxed));
+}
+
 static void render_engine(struct text *t, struct kp_engine *e)
 {
 	struct kp_engine_stats s;
@@ -217,6 +235,7 @@ char *kp_metrics_render(const struct kp_metrics *m, struct kp_engine *engine)
 	render_requests(&t, m);
 	render_latency(&t, m);
 	render_connections(&t, m);
+	render_threads(&t, m);
 	render_engine(&t, engine);
 	return t.buf;
 }

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/listener.h"
 #include "api/metrics.h"
 #include "api/router.h"
 #include "util/crypto.h"
@@ -26,7 +28,9 @@
 #include "util/timeutil.h"
 
 struct kp_server {
-	struct MHD_Daemon *daemon;
+	struct kp_listener *listener;
+	struct MHD_Daemon **daemons; /* one thread each; the listener deals connections out */
+	unsigned n_daemons;
 	struct kp_engine *engine;
 	struct kp_metrics *metrics;
 	bool log_requests;
@@ -232,29 +236,40 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /*
- * The connection limit is ours, not libmicrohttpd's: its limit is split
- * among the pool threads, and libmicrohttpd 0.9.75 leaves a thread that
- * reaches its share with connections accepted and never read (seen here:
+ * The connection limit is ours, not libmicrohttpd's: its limit is per
+ * daemon, and libmicrohttpd 0.9.75 leaves a thread that reaches its share
+ * with connections accepted and never read (seen here with its thread pool:
  * bursts of 300 with 8 threads left 128 requests unanswered until the idle
- * timeout). So its own limit is set where no thread reaches it, and a
- * connection over ours is closed as soon as it is accepted.
+ * timeout). So its own limit is set where no daemon reaches it, and the
+ * listener closes a connection over ours as soon as it is accepted.
  */
-static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+static bool admit(void *arg)
 {
-	(void)addr, (void)len;
-	struct kp_server *s = cls;
+	struct kp_server *s = arg;
 	if (kp_metrics_connections_open(s->metrics) < s->max_connections)
-		return MHD_YES;
+		return true;
 	kp_metrics_connection_refused(s->metrics);
-	return MHD_NO;
+	return false;
+}
+
+/* Which server thread (daemon) serves conn: an index into s->daemons. */
+static unsigned thread_of(const struct kp_server *s, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+	for (unsigned i = 0; info && i < s->n_daemons; i++)
+		if (s->daemons[i] == info->daemon)
+			return i;
+	return 0; /* not reached: every connection is one of ours */
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
-	(void)conn, (void)socket_context;
+	(void)socket_context;
 	struct kp_server *s = cls;
-	kp_metrics_connection(s->metrics, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	kp_metrics_connection(s->metrics, thread_of(s, conn),
+			      code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
 }
 
 unsigned kp_server_default_threads(void)
@@ -282,6 +297,34 @@ static int parse_listen(const char *listen, struct sockaddr_in *addr, struct kp_
 	return 0;
 }
 
+/*
+ * One server thread: a daemon with its own epoll set of connections, given
+ * them by the listener. ITC: a connection added by the listener, or
+ * resumed from the writer's sync thread, wakes it. Purchases wait for the
+ * writer suspended, not in a thread (answer_later).
+ */
+static struct MHD_Daemon *start_daemon(struct kp_server *s, const struct kp_server_options *o)
+{
+	bool tls = o->tls_cert || o->tls_key;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+			 (tls ? MHD_USE_TLS : 0);
+	/* Its own limit holds all of ours (admit). */
+	unsigned mhd_limit = (unsigned)s->max_connections + 16;
+	/* the certificate options only with TLS: libmicrohttpd warns about them otherwise */
+	struct MHD_OptionItem tls_options[] = {
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	return MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT,
+		mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY,
+		tls ? tls_options : &tls_options[2], MHD_OPTION_END);
+}
+
 int kp_server_start(struct kp_engine *engine, const struct kp_server_options *o,
 		    struct kp_server **out, struct kp_why *why)
 {
@@ -297,42 +340,43 @@ int kp_server_start(struct kp_engine *engine, const struct kp_server_options *o,
 		return kp_why(why, KP_EINVAL, "this libmicrohttpd was built without TLS");
 	size_t n_routes;
 	const char *const *names = kp_route_names(&n_routes);
+	unsigned threads = o->threads ? o->threads : kp_server_default_threads();
+	assert(threads <= KP_METRICS_MAX_THREADS);
 	struct kp_server *s = calloc(1, sizeof *s);
-	if (!s || !(s->metrics = kp_metrics_new(names, n_routes))) {
+	if (!s || !(s->metrics = kp_metrics_new(names, n_routes, threads))) {
 		free(s);
 		return KP_ENOMEM;
 	}
 	s->engine = engine;
 	s->log_requests = o->log_requests;
 	kp_crypto_random(&s->id_prefix, sizeof s->id_prefix);
-	/* ITC: a connection resumed from the writer's thread wakes its pool thread. */
-	/* A few threads, each with its own epoll set of connections; purchases
-	 * wait for the writer suspended, not in a thread (answer_later). */
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_ERROR_LOG | MHD_USE_ITC | (tls ? MHD_USE_TLS : 0);
-	unsigned threads = o->threads ? o->threads : kp_server_default_threads();
 	s->max_connections = o->max_connections ? o->max_connections : KP_MAX_CONNECTIONS;
-	/* Each thread's share of libmicrohttpd's limit holds all of ours, and the
-	 * few accepted at once by other threads before the count caught up. */
-	unsigned mhd_limit = threads * ((unsigned)s->max_connections + threads);
-	/* the certificate options only with TLS: libmicrohttpd warns about them otherwise */
-	struct MHD_OptionItem tls_options[] = {
-		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert},
-		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key},
-		{MHD_OPTION_END, 0, NULL},
-	};
-	s->daemon = MHD_start_daemon(
-		flags, 0, on_accept, s, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-		on_connection, s, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-		mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY,
-		tls ? tls_options : &tls_options[2], MHD_OPTION_END);
-	if (!s->daemon) {
+	int err = kp_listener_open(&addr, &s->listener);
+	if (err) {
 		kp_metrics_free(s->metrics);
 		free(s);
-		return kp_why(why, KP_EINVAL, "cannot listen on %s (in use, not an address here%s)",
-			      o->listen, tls ? ", or the TLS certificate or key is not valid" : "");
+		return kp_why(why, KP_EINVAL, "cannot listen on %s: %s", o->listen,
+			      err == EADDRINUSE ? "the address is in use" : strerror(err));
+	}
+	s->daemons = calloc(threads, sizeof *s->daemons);
+	rc = s->daemons ? 0 : KP_ENOMEM;
+	for (unsigned i = 0; !rc && i < threads; i++, s->n_daemons++) {
+		s->daemons[i] = start_daemon(s, o);
+		if (!s->daemons[i])
+			rc = kp_why(why, KP_EINVAL, "cannot serve on %s%s", o->listen,
+				    tls ? ": the TLS certificate or key is not valid" : "");
+	}
+	if (!rc && kp_listener_run(s->listener, s->daemons, s->n_daemons, admit, s) != 0)
+		rc = KP_ENOMEM;
+	if (rc) {
+		kp_listener_close(s->listener);
+		for (unsigned i = 0; i < s->n_daemons; i++)
+			if (s->daemons[i])
+				MHD_stop_daemon(s->daemons[i]);
+		free(s->daemons);
+		kp_metrics_free(s->metrics);
+		free(s);
+		return rc;
 	}
 	*out = s;
 	return 0;
@@ -342,15 +386,9 @@ void kp_server_stop(struct kp_server *s)
 {
 	if (!s)
 		return;
-	/* Stop accepting; connections open now get their requests answered.
-	 * Not MHD_quiesce_daemon: with an epoll thread pool it races the pool
-	 * threads removing the listening socket from their epoll sets and can
-	 * abort the process (a known libmicrohttpd defect; seen here). shutdown()
-	 * makes the kernel refuse new connections; libmicrohttpd closes the
-	 * socket itself when it stops. */
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_LISTEN_FD);
-	if (info && info->listen_fd != MHD_INVALID_SOCKET)
-		shutdown(info->listen_fd, SHUT_RDWR);
+	/* Stop accepting (the kernel refuses new connections); connections
+	 * open now get their requests answered. */
+	kp_listener_close(s->listener);
 	int64_t until = kp_time_mono_ns() + (int64_t)KP_DRAIN_SECONDS * 1000000000;
 	struct timespec pause = {0, 5 * 1000 * 1000};
 	while (atomic_load(&s->in_flight) > 0 && kp_time_mono_ns() < until)
@@ -360,7 +398,9 @@ void kp_server_stop(struct kp_server *s)
 	 * writer answers every job it took, within its store's timeouts). */
 	while (atomic_load(&s->deferred) > 0)
 		nanosleep(&pause, NULL);
-	MHD_stop_daemon(s->daemon);
+	for (unsigned i = 0; i < s->n_daemons; i++)
+		MHD_stop_daemon(s->daemons[i]);
+	free(s->daemons);
 	kp_metrics_free(s->metrics);
 	free(s);
 }

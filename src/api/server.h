@@ -2,7 +2,8 @@
  * server.h — the HTTP server: libmicrohttpd in front of the engine.
  *
  * A small pool of threads, each serving its share of the connections
- * with epoll. A purchase is handed to the writer without waiting: its
+ * with epoll; one listener thread deals new connections out to them in
+ * turn (listener.h). A purchase is handed to the writer without waiting: its
  * connection is suspended until the group commit answers it, so a batch
  * can hold as many purchases as there are connections, whatever the number
  * of threads. Other requests run on their thread to the end; a slow one (a

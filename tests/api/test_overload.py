@@ -25,6 +25,12 @@ idle timeout), the refusals are counted in /metrics, every refused receipt
 is absent and every answered one present. libmicrohttpd's own limit, split
 among its threads, left a thread that reached its share with requests
 accepted and never read; this is what the limit being Kopilka's guards.
+
+A third server (`--threads 4`) checks that connections opened together are
+shared by the server threads: 64 keep-alive connections opened at once leave
+16 on each thread (/metrics, kopilka_thread_connections_open), give or take
+the one that asks for the metrics. libmicrohttpd's own thread pool let one
+thread accept most of such a burst.
 """
 
 import json
@@ -239,6 +245,57 @@ def connection_limit():
     proc.stop()
 
 
+def thread_connections(proc):
+    """kopilka_thread_connections_open by thread, read on one connection."""
+    st, _, _ = proc.call("GET", "/metrics")
+    text = proc.client.last_raw.decode() if st == 200 else ""
+    by_thread = {}
+    for line in text.splitlines():
+        if line.startswith('kopilka_thread_connections_open{thread="'):
+            name, _, value = line.rpartition(" ")
+            by_thread[int(name.split('"')[1])] = int(float(value))
+    return st, by_thread
+
+
+def thread_balance():
+    tmp = tempfile.mkdtemp(prefix="kpbalance-")
+    prog = os.path.join(tmp, "program.json")
+    kpproc.write_program(prog, PROGRAM)
+    proc = kpproc.Proc(os.path.join(tmp, "k.db"), prog, name="balance", args=["--threads", "4"])
+    proc.start()
+    socks = [socket.create_connection(("127.0.0.1", proc.port), timeout=10) for _ in range(64)]
+    request = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    for s in socks:
+        s.sendall(request)
+    answered = 0
+    for s in socks:  # each answered, and still open (keep-alive)
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        answered += data.startswith(b"HTTP/1.1 200")
+    check("balance: 64 connections opened together are answered", answered, 64)
+    st, by_thread = thread_connections(proc)
+    check("balance: /metrics answers with one gauge per thread", (st, sorted(by_thread)),
+          (200, [0, 1, 2, 3]))
+    counts = [by_thread.get(i, 0) for i in range(4)]
+    # 64 dealt in turn, and the connection reading the metrics on one of them
+    check("balance: 16 connections on each thread (17 on the one asking)",
+          (sum(counts), max(counts) - min(counts) <= 1), (65, True))
+    for s in socks:
+        s.close()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        st, by_thread = thread_connections(proc)
+        if sum(by_thread.values()) == 1:
+            break
+        time.sleep(0.05)
+    check("balance: closed connections leave the threads' counts", sum(by_thread.values()), 1)
+    proc.stop()
+
+
 def rss_sampler(proc, samples, stop):
     while not stop.is_set():
         r = proc.rss_kib()
@@ -329,4 +386,5 @@ def main():
 if __name__ == "__main__":
     kptest.scenario(main, "overload")
     kptest.scenario(connection_limit, "connection limit")
+    kptest.scenario(thread_balance, "threads share the connections")
     kptest.summary()
