@@ -27,6 +27,11 @@ struct sqlite_conn {
 	int wal_fd;
 	dev_t wal_dev;
 	ino_t wal_ino;
+	/* The checkpointer: a descriptor of the database file (-1 = not open
+	 * yet), and when it last started the file's write-back (sqlite.c,
+	 * start_writeback). */
+	int db_fd;
+	int64_t writeback_ns;
 	/* Ids handed out in this transaction: the next ones, 0 = ask the table.
 	 * A transaction holds the write lock from its first write, so no one
 	 * else adds rows meanwhile; every begin and rollback forgets them. */

@@ -268,7 +268,8 @@ struct kp_store_ops {
 	 * sync_log that began after its commit (writer.h). 0, or KP_ESTORE.
 	 */
 	int (*sync_log)(struct kp_conn *c);
-	/* Copy committed pages into the database file without blocking anyone;
+	/* Copy committed pages into the database file without blocking anyone,
+	 * and start the kernel writing them to the disk (without waiting);
 	 * *behind_bytes is about how much was committed meanwhile, not copied. */
 	int (*checkpoint)(struct kp_conn *c, int64_t *behind_bytes);
 	/*

@@ -6,13 +6,18 @@
  * bound makes the writer give up after a short wait instead of stalling;
  * the log is bounded again once the reader is gone. Without bound_log the log only grows (the background
  * checkpoint copies pages but never starts the log again under load).
+ * A background checkpoint that copied pages starts their write-back to the
+ * disk (sync_file_range, interposed here), at most every 250 ms.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +104,54 @@ static void test_without_it_the_log_grows(void **state)
 	assert_true((int64_t)log_frames(f->db.path) * 4096 > 3 * LIMIT);
 }
 
+/* ---- write-back after a checkpoint ---------------------------------------- */
+
+static int writebacks;         /* sync_file_range calls on the watched file */
+static ino_t writeback_ino;    /* the watched file */
+static unsigned writeback_flags;
+
+int sync_file_range(int fd, off64_t offset, off64_t nbytes, unsigned int flags)
+{
+	static int (*real)(int, off64_t, off64_t, unsigned int);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "sync_file_range");
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_ino == writeback_ino) {
+		writebacks++;
+		writeback_flags = flags;
+	}
+	return real(fd, offset, nbytes, flags);
+}
+
+static void test_checkpoint_starts_the_writeback(void **state)
+{
+	struct fixture *f = *state;
+	struct stat st;
+	assert_int_equal(stat(f->db.path, &st), 0);
+	writeback_ino = st.st_ino;
+	char err[256];
+	struct kp_conn *cp;
+	assert_int_equal(kp_store_open(f->db.path, false, &cp, err, sizeof err), 0);
+	for (int i = 0; i < 3; i++)
+		commit_one(f, i);
+	int64_t behind = -1;
+	writebacks = 0;
+	assert_int_equal(cp->ops->checkpoint(cp, &behind), 0);
+	assert_int_equal(behind, 0); /* copied everything: nobody appended meanwhile */
+	assert_int_equal(writebacks, 1);
+	assert_int_equal(writeback_flags, SYNC_FILE_RANGE_WRITE); /* start it, do not wait */
+	commit_one(f, 3);
+	assert_int_equal(cp->ops->checkpoint(cp, &behind), 0);
+	assert_int_equal(writebacks, 1); /* new pages, but too soon: with the next one */
+	struct timespec quarter = {0, 260 * 1000 * 1000};
+	nanosleep(&quarter, NULL);
+	commit_one(f, 4);
+	assert_int_equal(cp->ops->checkpoint(cp, &behind), 0);
+	assert_int_equal(writebacks, 2); /* 250 ms since the last */
+	cp->ops->close(cp);
+	writeback_ino = 0;
+}
+
 static double now_s(void)
 {
 	struct timespec t;
@@ -139,6 +192,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_stays_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_without_it_the_log_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_long_reader_does_not_stall_the_writer, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_starts_the_writeback, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
