@@ -59,11 +59,13 @@ static void *accept_main(void *arg)
 	for (;;) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof peer;
-		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (atomic_load(&l->shut))
 				break; /* shutdown() woke the accept: EINVAL */
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
 				pause_briefly();
 			continue; /* EINTR, ECONNABORTED, a peer's error passed on (accept(2)) */
 		}

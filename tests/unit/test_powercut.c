@@ -122,10 +122,7 @@ struct lot_job {
 
 static int lot_job(struct kp_conn *c, void *arg)
 {
-	struct lot_job *j = arg;
-	struct kp_lot lot = {.points = j->points, .remaining = j->points, .expires_at = KP_NEVER};
-	int rc = c->ops->lot_next_id(c, &lot.id);
-	return rc ? rc : c->ops->lot_insert(c, member_id, &lot, 0);
+	return tmpdb_add_lot(c, member_id, ((struct lot_job *)arg)->points);
 }
 
 static void told(void *arg, int rc)
@@ -217,10 +214,7 @@ static void test_answered_writes_survive_a_power_cut(void **state)
 	(void)state;
 	struct tmpdb t;
 	struct kp_conn *w;
-	tmpdb_create(&t, &w);
-	struct kp_member_row m;
-	tmpdb_member(w, &m);
-	member_id = m.id;
+	member_id = tmpdb_create_with_member(&t, &w);
 	char durable[96];
 	snprintf(durable, sizeof durable, "%s/durable", t.dir);
 	assert_int_equal(mkdir(durable, 0700), 0);

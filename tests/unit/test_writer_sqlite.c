@@ -75,10 +75,7 @@ static int lot_job(struct kp_conn *c, void *arg)
 	}
 	if (j->fail_before)
 		return KP_EINVAL;
-	struct kp_lot lot = {.points = j->points, .remaining = j->points, .expires_at = KP_NEVER};
-	int rc = c->ops->lot_next_id(c, &lot.id);
-	if (!rc)
-		rc = c->ops->lot_insert(c, member_id, &lot, 0);
+	int rc = tmpdb_add_lot(c, member_id, j->points);
 	return rc ? rc : j->fail_after ? KP_EINVAL : 0;
 }
 
@@ -94,10 +91,7 @@ static void test_repeatable_on_sqlite(void **state)
 	(void)state;
 	struct tmpdb t;
 	struct kp_conn *w;
-	tmpdb_create(&t, &w);
-	struct kp_member_row m;
-	tmpdb_member(w, &m);
-	member_id = m.id;
+	member_id = tmpdb_create_with_member(&t, &w);
 	assert_true(w->ops->changes(w) >= 1);
 
 	assert_int_equal(w->ops->writer_mode(w), 0); /* as the engine hands it to the writer */
@@ -152,9 +146,7 @@ static void test_repeatable_on_sqlite(void **state)
 static int one_lot(struct kp_conn *c, void *arg)
 {
 	(void)arg;
-	struct kp_lot lot = {.points = 7, .remaining = 7, .expires_at = KP_NEVER};
-	int rc = c->ops->lot_next_id(c, &lot.id);
-	return rc ? rc : c->ops->lot_insert(c, member_id, &lot, 0);
+	return tmpdb_add_lot(c, member_id, 7);
 }
 
 static void test_answered_once_on_disk(void **state)
@@ -162,10 +154,7 @@ static void test_answered_once_on_disk(void **state)
 	(void)state;
 	struct tmpdb t;
 	struct kp_conn *w;
-	tmpdb_create(&t, &w);
-	struct kp_member_row m;
-	tmpdb_member(w, &m);
-	member_id = m.id;
+	member_id = tmpdb_create_with_member(&t, &w);
 	char wal[128];
 	snprintf(wal, sizeof wal, "%s-wal", t.path);
 	struct stat st;
