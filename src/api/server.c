@@ -21,6 +21,7 @@
 
 #include "api/http.h"
 #include "api/listener.h"
+#include "api/reqlog.h"
 #include "api/metrics.h"
 #include "api/router.h"
 #include "util/crypto.h"
@@ -33,7 +34,7 @@ struct kp_server {
 	unsigned n_daemons;
 	struct kp_engine *engine;
 	struct kp_metrics *metrics;
-	bool log_requests;
+	struct kp_reqlog *log; /* the request log, or NULL (--quiet) */
 	_Atomic uint64_t requests;
 	_Atomic int64_t in_flight; /* requests being answered now */
 	_Atomic int64_t deferred;  /* of those, waiting for another thread's answer */
@@ -111,16 +112,19 @@ static int append_body(struct upload *u, const char *data, size_t n)
  * One JSON line per request. It names the route's pattern, never the URL:
  * URLs can carry a phone number (?phone=) and the log must not.
  */
-static void log_request(const char *id, const char *method, const char *route, int status,
-			int64_t duration_ns, int64_t key_id)
+static void log_request(struct kp_reqlog *log, const char *id, const char *method,
+			const char *route, int status, int64_t duration_ns, int64_t key_id)
 {
-	char ts[21];
+	char ts[21], line[512];
 	kp_time_format(kp_time_now_wall(), ts);
-	fprintf(stderr,
-		"{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"request\",\"request_id\":\"%s\","
-		"\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"ms\":%.3f,\"key_id\":%lld}\n",
-		ts, status >= 500 ? "error" : "info", id, method, route, status,
-		(double)duration_ns / 1e6, (long long)key_id);
+	int n = snprintf(line, sizeof line,
+			 "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"request\",\"request_id\":"
+			 "\"%s\",\"method\":\"%.16s\",\"route\":\"%s\",\"status\":%d,\"ms\":%.3f,"
+			 "\"key_id\":%lld}\n",
+			 ts, status >= 500 ? "error" : "info", id, method, route, status,
+			 (double)duration_ns / 1e6, (long long)key_id);
+	if (n > 0 && (size_t)n < sizeof line) /* routes and ids are short: always */
+		kp_reqlog_line(log, line, (size_t)n, status >= 500);
 }
 
 static enum MHD_Result send_answer(struct MHD_Connection *conn, struct response *res,
@@ -169,8 +173,8 @@ static enum MHD_Result finish(struct kp_server *s, struct MHD_Connection *conn, 
 	enum MHD_Result ok = send_answer(conn, res, id);
 	int64_t took = kp_time_mono_ns() - u->started_ns;
 	kp_metrics_record(s->metrics, outcome->route, status, took);
-	if (s->log_requests)
-		log_request(id, method, outcome->route < n_routes ? names[outcome->route] : "unmatched",
+	if (s->log)
+		log_request(s->log, id, method, outcome->route < n_routes ? names[outcome->route] : "unmatched",
 			    status, took, outcome->key_id);
 	atomic_fetch_sub(&s->in_flight, 1);
 	return ok;
@@ -348,11 +352,16 @@ int kp_server_start(struct kp_engine *engine, const struct kp_server_options *o,
 		return KP_ENOMEM;
 	}
 	s->engine = engine;
-	s->log_requests = o->log_requests;
+	if (o->log_requests && !(s->log = kp_reqlog_start(STDERR_FILENO))) {
+		kp_metrics_free(s->metrics);
+		free(s);
+		return KP_ENOMEM;
+	}
 	kp_crypto_random(&s->id_prefix, sizeof s->id_prefix);
 	s->max_connections = o->max_connections ? o->max_connections : KP_MAX_CONNECTIONS;
 	int err = kp_listener_open(&addr, &s->listener);
 	if (err) {
+		kp_reqlog_stop(s->log);
 		kp_metrics_free(s->metrics);
 		free(s);
 		return kp_why(why, KP_EINVAL, "cannot listen on %s: %s", o->listen,
@@ -374,6 +383,7 @@ int kp_server_start(struct kp_engine *engine, const struct kp_server_options *o,
 			if (s->daemons[i])
 				MHD_stop_daemon(s->daemons[i]);
 		free(s->daemons);
+		kp_reqlog_stop(s->log);
 		kp_metrics_free(s->metrics);
 		free(s);
 		return rc;
@@ -401,6 +411,7 @@ void kp_server_stop(struct kp_server *s)
 	for (unsigned i = 0; i < s->n_daemons; i++)
 		MHD_stop_daemon(s->daemons[i]);
 	free(s->daemons);
+	kp_reqlog_stop(s->log); /* after the daemons: no request is answered any more */
 	kp_metrics_free(s->metrics);
 	free(s);
 }
