@@ -19,6 +19,7 @@ struct kp_listener {
 	struct MHD_Daemon *const *daemons;
 	unsigned n, next;
 	kp_admit_fn admit;
+	kp_unadmit_fn unadmit;
 	void *admit_arg;
 };
 
@@ -75,20 +76,23 @@ static void *accept_main(void *arg)
 		}
 		struct MHD_Daemon *d = l->daemons[l->next++ % l->n];
 		/* On failure libmicrohttpd has closed the socket already. */
-		if (MHD_add_connection(d, fd, (const struct sockaddr *)&peer, len) != MHD_YES)
+		if (MHD_add_connection(d, fd, (const struct sockaddr *)&peer, len) != MHD_YES) {
 			fprintf(stderr, "kopilka: server: a connection could not be added: %s\n",
 				strerror(errno));
+			l->unadmit(l->admit_arg);
+		}
 	}
 	return NULL;
 }
 
 int kp_listener_run(struct kp_listener *l, struct MHD_Daemon *const *daemons, unsigned n,
-		    kp_admit_fn admit, void *arg)
+		    kp_admit_fn admit, kp_unadmit_fn unadmit, void *arg)
 {
-	assert(l && !l->running && daemons && n > 0 && admit);
+	assert(l && !l->running && daemons && n > 0 && admit && unadmit);
 	l->daemons = daemons;
 	l->n = n;
 	l->admit = admit;
+	l->unadmit = unadmit;
 	l->admit_arg = arg;
 	int rc = pthread_create(&l->thread, NULL, accept_main, l);
 	l->running = rc == 0;

@@ -25,8 +25,11 @@
 
 struct kp_listener;
 
-/* Whether one more connection may be served now; false: it is closed at once. */
+/* Whether one more connection may be served now, taking its place if so;
+ * false: it is closed at once. */
 typedef bool (*kp_admit_fn)(void *arg);
+/* A place admit took and no connection will use: libmicrohttpd refused it. */
+typedef void (*kp_unadmit_fn)(void *arg);
 
 /*
  * Bind and listen on addr (SO_REUSEADDR, as libmicrohttpd does, but not
@@ -40,7 +43,7 @@ int kp_listener_open(const struct sockaddr_in *addr, struct kp_listener **out);
  * daemons[k % n]. daemons must outlive kp_listener_close. 0 or an errno value.
  */
 int kp_listener_run(struct kp_listener *l, struct MHD_Daemon *const *daemons, unsigned n,
-		    kp_admit_fn admit, void *arg);
+		    kp_admit_fn admit, kp_unadmit_fn unadmit, void *arg);
 
 /* Stop accepting: from now on the kernel refuses new connections. */
 void kp_listener_shutdown(struct kp_listener *l);

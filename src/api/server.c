@@ -38,6 +38,7 @@ struct kp_server {
 	_Atomic uint64_t requests;
 	_Atomic int64_t in_flight; /* requests being answered now */
 	_Atomic int64_t deferred;  /* of those, waiting for another thread's answer */
+	_Atomic int64_t arriving;  /* connections admitted, not yet started by their thread */
 	uint32_t id_prefix;
 	int64_t max_connections;
 };
@@ -245,15 +246,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
  * with connections accepted and never read (seen here with its thread pool:
  * bursts of 300 with 8 threads left 128 requests unanswered until the idle
  * timeout). So its own limit is set where no daemon reaches it, and the
- * listener closes a connection over ours as soon as it is accepted.
+ * listener closes a connection over ours as soon as it is accepted. A
+ * connection counts from the moment it is admitted: the listener accepts a
+ * burst faster than the server threads start its connections, and counting
+ * only started ones let 100 of a burst of 300 in under a limit of 64.
  */
 static bool admit(void *arg)
 {
 	struct kp_server *s = arg;
-	if (kp_metrics_connections_open(s->metrics) < s->max_connections)
+	if (kp_metrics_connections_open(s->metrics) + atomic_load(&s->arriving) <
+	    s->max_connections) {
+		atomic_fetch_add(&s->arriving, 1);
 		return true;
+	}
 	kp_metrics_connection_refused(s->metrics);
 	return false;
+}
+
+static void unadmit(void *arg)
+{
+	struct kp_server *s = arg;
+	atomic_fetch_sub(&s->arriving, 1);
 }
 
 /* Which server thread (daemon) serves conn: an index into s->daemons. */
@@ -272,8 +285,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
 	(void)socket_context;
 	struct kp_server *s = cls;
-	kp_metrics_connection(s->metrics, thread_of(s, conn),
-			      code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	bool started = code == MHD_CONNECTION_NOTIFY_STARTED;
+	kp_metrics_connection(s->metrics, thread_of(s, conn), started ? 1 : -1);
+	if (started) /* counted as open now (for a moment twice: on the safe side) */
+		atomic_fetch_sub(&s->arriving, 1);
 }
 
 unsigned kp_server_default_threads(void)
@@ -375,7 +390,7 @@ int kp_server_start(struct kp_engine *engine, const struct kp_server_options *o,
 			rc = kp_why(why, KP_EINVAL, "cannot serve on %s%s", o->listen,
 				    tls ? ": the TLS certificate or key is not valid" : "");
 	}
-	if (!rc && kp_listener_run(s->listener, s->daemons, s->n_daemons, admit, s) != 0)
+	if (!rc && kp_listener_run(s->listener, s->daemons, s->n_daemons, admit, unadmit, s) != 0)
 		rc = KP_ENOMEM;
 	if (rc) {
 		kp_listener_close(s->listener);
