@@ -99,20 +99,14 @@ int kp_listener_run(struct kp_listener *l, struct MHD_Daemon *const *daemons, un
 	return rc;
 }
 
-void kp_listener_shutdown(struct kp_listener *l)
-{
-	if (!l || atomic_exchange(&l->shut, true))
-		return;
-	/* Linux: a listening socket shut down refuses new connections and wakes
-	 * a thread blocked in accept() with EINVAL. */
-	shutdown(l->fd, SHUT_RDWR);
-}
-
 void kp_listener_close(struct kp_listener *l)
 {
 	if (!l)
 		return;
-	kp_listener_shutdown(l);
+	/* Linux: a listening socket shut down refuses new connections and wakes
+	 * a thread blocked in accept() with EINVAL. */
+	atomic_store(&l->shut, true);
+	shutdown(l->fd, SHUT_RDWR);
 	if (l->running)
 		pthread_join(l->thread, NULL);
 	close(l->fd);

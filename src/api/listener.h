@@ -45,10 +45,8 @@ int kp_listener_open(const struct sockaddr_in *addr, struct kp_listener **out);
 int kp_listener_run(struct kp_listener *l, struct MHD_Daemon *const *daemons, unsigned n,
 		    kp_admit_fn admit, kp_unadmit_fn unadmit, void *arg);
 
-/* Stop accepting: from now on the kernel refuses new connections. */
-void kp_listener_shutdown(struct kp_listener *l);
-
-/* Shut down if not yet, wait for the accepting thread, close the socket, free. */
+/* Stop accepting (from now on the kernel refuses new connections), wait for
+ * the accepting thread, close the socket, free. NULL does nothing. */
 void kp_listener_close(struct kp_listener *l);
 
 #endif

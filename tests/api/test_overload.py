@@ -32,7 +32,7 @@ A third server (`--threads 4`) checks that connections opened together are
 shared by the server threads: 64 keep-alive connections opened at once leave
 16 on each thread (/metrics, kopilka_thread_connections_open), give or take
 the one that asks for the metrics. libmicrohttpd's own thread pool let one
-thread accept most of such a burst.
+thread accept most of such a burst. A second server on its port fails.
 """
 
 import json
@@ -299,6 +299,12 @@ def thread_balance():
             break
         time.sleep(0.05)
     check("balance: closed connections leave the threads' counts", sum(by_thread.values()), 1)
+    # Its port taken: a second server must fail, not share it (no SO_REUSEPORT).
+    p = subprocess.run([kptest.BIN, "serve", "--db", os.path.join(tmp, "other.db"), "--program",
+                        prog, "--listen", "127.0.0.1:%d" % proc.port, "--admin-key",
+                        proc.admin_key], capture_output=True, text=True, timeout=30)
+    check("balance: a second server on the port exits 1, naming it in use",
+          (p.returncode, "the address is in use" in p.stderr), (1, True))
     proc.stop()
 
 
