@@ -158,6 +158,35 @@ static int exec_sql(struct sqlite_conn *c, const char *sql, char *err, size_t er
 	return KP_ESTORE;
 }
 
+/* An integer pragma's value (user_version, defer_foreign_keys), or -1. */
+static int64_t read_int_pragma(struct sqlite_conn *c, const char *sql)
+{
+	/* Prepared afresh: SQLite puts some pragmas' values into the program
+	 * as it compiles it. */
+	sqlite3_stmt *st;
+	int64_t value = -1;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		value = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return value;
+}
+
+/*
+ * A new schema version. A migration may rewrite a table's definition where
+ * SQLite keeps it (0007), which SQLite does not notice by itself; a new
+ * version makes every connection, this one included, read the schema again.
+ */
+static int bump_schema_version(struct sqlite_conn *c, char *err, size_t errlen)
+{
+	int64_t version = read_int_pragma(c, "PRAGMA schema_version");
+	if (version < 0)
+		return KP_ESTORE;
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA schema_version = %lld", (long long)version + 1);
+	return exec_sql(c, sql, err, errlen);
+}
+
 /* Apply every migration above PRAGMA user_version, each in its own transaction. */
 static int migrate(struct sqlite_conn *c, char *err, size_t errlen)
 {
@@ -165,18 +194,15 @@ static int migrate(struct sqlite_conn *c, char *err, size_t errlen)
 	for (unsigned i = 0; i < kp_migrations_count; i++) {
 		const struct kp_migration *m = &kp_migrations[i];
 		assert(m->number == i + 1);
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-			return KP_ESTORE;
-		int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-		sqlite3_finalize(st);
+		int64_t version = read_int_pragma(c, "PRAGMA user_version");
 		if (version < 0)
 			return KP_ESTORE;
-		if ((unsigned)version >= m->number)
+		if ((uint64_t)version >= m->number)
 			continue;
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %u", m->number);
 		if (exec_sql(c, "BEGIN IMMEDIATE", err, errlen) || exec_sql(c, m->sql, err, errlen) ||
-		    exec_sql(c, sql, err, errlen) || exec_sql(c, "COMMIT", err, errlen)) {
+		    bump_schema_version(c, err, errlen) || exec_sql(c, sql, err, errlen) ||
+		    exec_sql(c, "COMMIT", err, errlen)) {
 			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 			return KP_ESTORE;
 		}
@@ -262,19 +288,6 @@ static void forget_ids(struct sqlite_conn *c)
 	c->next_lot_id = c->next_purchase_id = 0;
 }
 
-/* A flag pragma's value as the connection has it now, or -1. */
-static int read_flag_pragma(struct sqlite_conn *c, const char *sql)
-{
-	/* Prepared afresh: SQLite puts the value into the program as it compiles it. */
-	sqlite3_stmt *st;
-	int value = -1;
-	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		value = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return value;
-}
-
 /*
  * Rows may refer to a purchase written later in the same transaction, so
  * every write transaction defers the foreign keys (SQLite switches that off
@@ -293,7 +306,7 @@ static int defer_foreign_keys(struct sqlite_conn *c)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_OK)
 		return sqlite_error(c, rc);
-	if (read_flag_pragma(c, "PRAGMA defer_foreign_keys") == 1)
+	if (read_int_pragma(c, "PRAGMA defer_foreign_keys") == 1)
 		return 0;
 	return sqlite_exec_stmt(c, sqlite_bind(c, Q_DEFER_FK, ""));
 }
