@@ -17,7 +17,7 @@ struct job {
 	pthread_cond_t done_cond; /* its own, so a batch wakes only its submitters */
 	kp_write_done on_done;    /* async: told instead of waking anyone; the job is malloc'ed */
 	bool repeatable;          /* KP_JOB_REPEATABLE */
-	bool excluded;            /* failed after writing: its run goes on without it */
+	bool excluded;            /* failed after writing: its batch runs again without it */
 	struct job *next;
 };
 
@@ -63,23 +63,22 @@ static int64_t changes(struct kp_conn *c)
 	return c->ops->changes ? c->ops->changes(c) : -1;
 }
 
+/* run_attempt's answer when a repeatable job failed after writing (not a KP_E* code). */
+#define RUN_AGAIN 1
+
 /*
- * Run repeatable jobs [first, end) in one savepoint (writer.h). A job that
- * fails without writing simply failed. One that fails after writing is
- * excluded: back to the savepoint, and the run starts again without it (the
- * others write the same again). Each restart excludes one more job, so
- * there are at most as many as jobs. Returns 0, or an error that ends the
- * batch (the store lost the transaction, a savepoint failed).
+ * Run repeatable jobs [first, end) with no savepoint (writer.h). A job that
+ * fails without writing simply failed. One that fails after writing has left
+ * rows in the transaction: it is excluded and the batch, all repeatable
+ * (take_batch), is rolled back and run again without it (RUN_AGAIN;
+ * run_batch), where the others write the same again. Returns 0, RUN_AGAIN, or an error that ends the batch (the
+ * store lost the transaction; KP_ERETRY).
  */
 static int run_repeatable(struct kp_conn *c, struct job *first, struct job *end)
 {
-	int rc = c->ops->savepoint(c);
-	struct job *j = first;
-	while (!rc && j != end) {
-		if (j->excluded) {
-			j = j->next;
+	for (struct job *j = first; j != end; j = j->next) {
+		if (j->excluded)
 			continue;
-		}
 		if (!c->ops->in_transaction(c))
 			return KP_EBUSY; /* as in run_attempt */
 		int64_t before = changes(c);
@@ -88,17 +87,15 @@ static int run_repeatable(struct kp_conn *c, struct job *first, struct job *end)
 			return KP_ERETRY;
 		if (j->rc && changes(c) != before) {
 			j->excluded = true;
-			rc = c->ops->rollback_to(c);
-			j = first;
-			continue;
+			return RUN_AGAIN;
 		}
-		j = j->next;
 	}
-	return rc ? rc : c->ops->release(c);
+	return 0;
 }
 
 /* One attempt at a batch: KP_ERETRY when a job or the commit met a
- * serialization failure or a deadlock (PostgreSQL), and nothing is stored. */
+ * serialization failure or a deadlock (PostgreSQL), RUN_AGAIN when a
+ * repeatable job failed after writing; in both cases nothing is stored. */
 static int run_attempt(struct kp_conn *c, struct job *batch)
 {
 	int rc = c->ops->begin(c);
@@ -110,14 +107,15 @@ static int run_attempt(struct kp_conn *c, struct job *batch)
 		if (!rc && !c->ops->in_transaction(c))
 			rc = KP_EBUSY;
 		if (rc) {
-			j->rc = rc;
+			if (!j->excluded) /* an excluded job keeps its own failure */
+				j->rc = rc;
 			continue;
 		}
 		if (j->repeatable && counted) {
 			while (next && next->repeatable)
 				next = next->next;
 			rc = run_repeatable(c, j, next);
-			continue; /* on an error, run_batch answers the run's jobs with it */
+			continue; /* on an error, run_batch answers the jobs with it */
 		}
 		run_job(c, j);
 		if (j->rc == KP_ERETRY)
@@ -144,8 +142,22 @@ static void backoff(unsigned attempt, unsigned *seed)
 	nanosleep(&t, NULL);
 }
 
+/* Before the batch runs again: every job's result is forgotten, and with
+ * forget_excluded the jobs excluded by the last attempt run again too. */
+static void reset_jobs(struct job *batch, bool forget_excluded)
+{
+	for (struct job *j = batch; j; j = j->next) {
+		if (forget_excluded)
+			j->excluded = false;
+		if (!j->excluded)
+			j->rc = 0;
+	}
+}
+
 /*
- * Run a batch; returns whether it committed. With PostgreSQL several
+ * Run a batch; returns whether it committed. A batch of repeatable jobs in
+ * which one failed after writing runs again at once without it: each time
+ * one job fewer, so at most as many times as it has jobs. With PostgreSQL several
  * servers write at once: a batch that lost a deadlock or a serialization
  * race is rolled back whole and run again (the jobs are functions of the
  * database, they compute their answers again), at most RETRY_MAX times.
@@ -154,15 +166,25 @@ static void backoff(unsigned attempt, unsigned *seed)
 static bool run_batch(struct kp_writer *w, struct job *batch)
 {
 	struct kp_conn *c = w->conn;
-	int rc = run_attempt(c, batch);
-	for (unsigned attempt = 1; rc == KP_ERETRY && attempt <= RETRY_MAX; attempt++) {
-		w->retries++;
-		backoff(attempt, &w->seed);
-		for (struct job *j = batch; j; j = j->next) {
-			j->rc = 0;
-			j->excluded = false;
-		}
+	unsigned attempt = 0;
+	size_t excluded = 0, jobs = 0;
+	for (struct job *j = batch; j; j = j->next)
+		jobs++;
+	int rc;
+	for (;;) {
 		rc = run_attempt(c, batch);
+		if (rc == RUN_AGAIN) {
+			excluded++;
+			assert(excluded <= jobs);
+			reset_jobs(batch, false);
+			continue;
+		}
+		if (rc != KP_ERETRY || attempt == RETRY_MAX)
+			break;
+		w->retries++;
+		backoff(++attempt, &w->seed);
+		reset_jobs(batch, true);
+		excluded = 0;
 	}
 	if (rc)
 		for (struct job *j = batch; j; j = j->next)
@@ -171,11 +193,17 @@ static bool run_batch(struct kp_writer *w, struct job *batch)
 	return rc == 0;
 }
 
+/*
+ * The next batch: the jobs at the head of the queue, up to batch_max, all of
+ * one kind. A batch in which a repeatable job fails after writing runs again
+ * whole (run_batch), and only repeatable jobs promise to run again as they
+ * ran; a guarded job is never in such a batch.
+ */
 static struct job *take_batch(struct kp_writer *w, size_t *taken)
 {
 	struct job *batch = w->head, *last = w->head;
 	size_t n = 1;
-	while (last->next && n < w->batch_max) {
+	while (last->next && n < w->batch_max && last->next->repeatable == batch->repeatable) {
 		last = last->next;
 		n++;
 	}

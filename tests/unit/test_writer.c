@@ -364,9 +364,12 @@ static void test_async_told_after_commit(void **state)
 
 /* ---- repeatable jobs ------------------------------------------------------------ */
 
-/* Hand jobs t[0..n) to the writer without waiting, all in one batch behind a
- * blocker; kinds[i] says how each runs. Returns after the writer stopped. */
-static void one_batch(struct fake *f, struct told *t, const enum kp_job_kind *kinds, int n)
+/* Hand jobs t[0..n) to the writer without waiting, all queued behind a
+ * blocker; kinds[i] says how each runs. After the blocker's, the writer
+ * should begin `begins` transactions and roll `rollbacks` of them back.
+ * Returns after the writer stopped. */
+static void one_batch(struct fake *f, struct told *t, const enum kp_job_kind *kinds, int n,
+		      int begins, int rollbacks)
 {
 	struct kp_writer *w;
 	assert_int_equal(kp_writer_start(&f->base, 64, 64, &w), 0);
@@ -387,7 +390,8 @@ static void one_batch(struct fake *f, struct told *t, const enum kp_job_kind *ki
 	pthread_join(tb, NULL);
 	kp_writer_stop(w);
 	assert_int_equal(blocker.rc, 0);
-	assert_int_equal(f->begins, 2); /* the blocker's batch, then these */
+	assert_int_equal(f->begins, 1 + begins); /* the blocker's batch, then these */
+	assert_int_equal(f->rollbacks, rollbacks);
 	assert_int_equal(f->outside, 0);
 	for (int i = 0; i < n; i++)
 		assert_int_equal(t[i].calls, 1);
@@ -411,7 +415,7 @@ static void assert_committed(const struct fake *f, const int *want, int n)
 static const enum kp_job_kind four_repeatable[] = {KP_JOB_REPEATABLE, KP_JOB_REPEATABLE,
 						    KP_JOB_REPEATABLE, KP_JOB_REPEATABLE};
 
-static void test_repeatable_jobs_share_a_savepoint(void **state)
+static void test_repeatable_jobs_run_without_a_savepoint(void **state)
 {
 	(void)state;
 	struct fake f = FAKE_INIT(&fake_ops);
@@ -419,8 +423,8 @@ static void test_repeatable_jobs_share_a_savepoint(void **state)
 	writing_jobs(t, 4);
 	t[2].job.result = KP_EINVAL; /* refuses after writing: see the next test */
 	t[2].job.writes = false;     /* here it refuses before writing */
-	one_batch(&f, t, four_repeatable, 4);
-	assert_int_equal(f.savepoints, 2); /* the blocker's, and one for the four */
+	one_batch(&f, t, four_repeatable, 4, 1, 0);
+	assert_int_equal(f.savepoints, 1); /* the blocker's only */
 	assert_int_equal(f.rollback_tos, 0);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(t[i].job.runs, 1);
@@ -435,9 +439,9 @@ static void test_repeatable_job_failing_after_writing(void **state)
 	struct told t[4];
 	writing_jobs(t, 4);
 	t[2].job.result = KP_EINVAL; /* writes, then refuses */
-	one_batch(&f, t, four_repeatable, 4);
-	/* Back to the shared savepoint; the two before it ran again, without it. */
-	assert_int_equal(f.rollback_tos, 1);
+	one_batch(&f, t, four_repeatable, 4, 2, 1);
+	/* The batch rolled back whole; the two before it ran again, without it. */
+	assert_int_equal(f.savepoints, 1);
 	assert_int_equal(t[0].job.runs, 2);
 	assert_int_equal(t[1].job.runs, 2);
 	assert_int_equal(t[2].job.runs, 1);
@@ -450,7 +454,7 @@ static void test_repeatable_job_failing_after_writing(void **state)
 	assert_committed(&f, (const int[]){0, 1, 3}, 3);
 }
 
-static void test_guarded_job_ends_a_run(void **state)
+static void test_a_batch_holds_one_kind(void **state)
 {
 	(void)state;
 	struct fake f = FAKE_INIT(&fake_ops);
@@ -458,14 +462,38 @@ static void test_guarded_job_ends_a_run(void **state)
 					  KP_JOB_REPEATABLE};
 	struct told t[4];
 	writing_jobs(t, 4);
-	t[3].job.result = KP_EINVAL; /* writes, then refuses: only job 2 runs again */
-	one_batch(&f, t, kinds, 4);
-	assert_int_equal(f.savepoints, 1 + 3); /* the blocker's; run 0; job 1; run 2–3 */
-	assert_int_equal(f.rollback_tos, 1);
+	t[3].job.result = KP_EINVAL; /* writes, then refuses: its batch again without it */
+	/* batches 0 | 1 | 2-3, and 2-3 once more as 2: the guarded job runs once */
+	one_batch(&f, t, kinds, 4, 4, 1);
+	assert_int_equal(f.savepoints, 1 + 1); /* the blocker's; job 1's */
+	assert_int_equal(f.rollback_tos, 0);
 	assert_int_equal(t[0].job.runs, 1);
 	assert_int_equal(t[1].job.runs, 1);
 	assert_int_equal(t[2].job.runs, 2);
+	assert_int_equal(t[3].job.runs, 1);
+	assert_int_equal(t[3].rc, KP_EINVAL);
 	assert_committed(&f, (const int[]){0, 1, 2}, 3);
+}
+
+static void test_each_failure_after_writing_excludes_one(void **state)
+{
+	(void)state;
+	struct fake f = FAKE_INIT(&fake_ops);
+	struct told t[4];
+	writing_jobs(t, 4);
+	t[0].job.result = KP_EINVAL;    /* the first attempt ends at once */
+	t[2].job.result = KP_ECONFLICT; /* the second ends here */
+	one_batch(&f, t, four_repeatable, 4, 3, 2);
+	assert_int_equal(t[0].job.runs, 1);
+	assert_int_equal(t[1].job.runs, 2);
+	assert_int_equal(t[2].job.runs, 1);
+	assert_int_equal(t[3].job.runs, 1);
+	/* each keeps its own failure through the attempts after it */
+	assert_int_equal(t[0].rc, KP_EINVAL);
+	assert_int_equal(t[1].rc, 0);
+	assert_int_equal(t[2].rc, KP_ECONFLICT);
+	assert_int_equal(t[3].rc, 0);
+	assert_committed(&f, (const int[]){1, 3}, 2);
 }
 
 static void test_uncounted_store_guards_every_job(void **state)
@@ -476,7 +504,7 @@ static void test_uncounted_store_guards_every_job(void **state)
 	struct told t[4];
 	writing_jobs(t, 4);
 	t[1].job.result = KP_EINVAL;
-	one_batch(&f, t, four_repeatable, 4);
+	one_batch(&f, t, four_repeatable, 4, 1, 0);
 	assert_int_equal(f.savepoints, 1 + 4); /* a savepoint each */
 	assert_int_equal(f.rollback_tos, 1);
 	for (int i = 0; i < 4; i++)
@@ -572,9 +600,10 @@ int main(void)
 		cmocka_unit_test(test_batch_and_savepoints),
 		cmocka_unit_test(test_lost_transaction_stops_the_batch),
 		cmocka_unit_test(test_async_told_after_commit),
-		cmocka_unit_test(test_repeatable_jobs_share_a_savepoint),
+		cmocka_unit_test(test_repeatable_jobs_run_without_a_savepoint),
 		cmocka_unit_test(test_repeatable_job_failing_after_writing),
-		cmocka_unit_test(test_guarded_job_ends_a_run),
+		cmocka_unit_test(test_a_batch_holds_one_kind),
+		cmocka_unit_test(test_each_failure_after_writing_excludes_one),
 		cmocka_unit_test(test_uncounted_store_guards_every_job),
 		cmocka_unit_test(test_pipelined_answers_after_the_sync),
 		cmocka_unit_test(test_failed_sync_fails_its_batch),

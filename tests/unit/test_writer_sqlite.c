@@ -1,11 +1,11 @@
 /*
  * test_writer_sqlite.c — repeatable jobs (writer.h) on a real SQLite store:
- * jobs in one batch share one savepoint, and one that fails after writing
- * is taken out — its rows are not committed, the others' are, once each,
- * with the ids the store hands out within the transaction (lot_next_id)
- * counted again after the rollback. test_writer.c checks the same logic on
- * a fake store; this one checks SQLite's side of it (total_changes,
- * ROLLBACK TO keeping the savepoint open, the id cache).
+ * jobs in one batch run with no savepoint, and one that fails after writing
+ * is taken out — the batch is rolled back and runs again without it, so its
+ * rows are not committed and the others' are, once each, with the ids the
+ * store hands out within the transaction (lot_next_id) counted again after
+ * the rollback. test_writer.c checks the same logic on a fake store; this
+ * one checks SQLite's side of it (total_changes, the rollback, the id cache).
  *
  * And that a job is answered only once its commit is on the disk: the
  * writer's connection commits without syncing (store.h, sync_log), so
@@ -118,7 +118,7 @@ static void test_repeatable_on_sqlite(void **state)
 		assert_int_equal(jobs[i].calls, 1);
 	assert_int_equal(jobs[1].rc, KP_EINVAL);
 	assert_int_equal(jobs[3].rc, KP_EINVAL);
-	/* job 3 wrote, then failed: the run went back and ran 0–2 again */
+	/* job 3 wrote, then failed: the batch rolled back and ran 0–2 again */
 	assert_int_equal(jobs[0].runs, 2);
 	assert_int_equal(jobs[2].runs, 2);
 	assert_int_equal(jobs[3].runs, 1);
