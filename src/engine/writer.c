@@ -71,8 +71,9 @@ static int64_t changes(struct kp_conn *c)
  * fails without writing simply failed. One that fails after writing has left
  * rows in the transaction: it is excluded and the batch, all repeatable
  * (take_batch), is rolled back and run again without it (RUN_AGAIN;
- * run_batch), where the others write the same again. Returns 0, RUN_AGAIN, or an error that ends the batch (the
- * store lost the transaction; KP_ERETRY).
+ * run_batch), where the others write the same again. Returns 0, RUN_AGAIN,
+ * or an error that ends the batch (the store lost the transaction;
+ * KP_ERETRY).
  */
 static int run_repeatable(struct kp_conn *c, struct job *first, struct job *end)
 {
@@ -157,10 +158,11 @@ static void reset_jobs(struct job *batch, bool forget_excluded)
 /*
  * Run a batch; returns whether it committed. A batch of repeatable jobs in
  * which one failed after writing runs again at once without it: each time
- * one job fewer, so at most as many times as it has jobs. With PostgreSQL several
- * servers write at once: a batch that lost a deadlock or a serialization
- * race is rolled back whole and run again (the jobs are functions of the
- * database, they compute their answers again), at most RETRY_MAX times.
+ * one job fewer, so at most as many times as it has jobs. With PostgreSQL
+ * several servers write at once: a batch that lost a deadlock or a
+ * serialization race is rolled back whole and run again (the jobs are
+ * functions of the database, they compute their answers again), at most
+ * RETRY_MAX times.
  * SQLite never answers KP_ERETRY: one writer per database.
  */
 static bool run_batch(struct kp_writer *w, struct job *batch)
