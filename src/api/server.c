@@ -175,8 +175,9 @@ static enum MHD_Result finish(struct kp_server *s, struct MHD_Connection *conn, 
 	int64_t took = kp_time_mono_ns() - u->started_ns;
 	kp_metrics_record(s->metrics, outcome->route, status, took);
 	if (s->log)
-		log_request(s->log, id, method, outcome->route < n_routes ? names[outcome->route] : "unmatched",
-			    status, took, outcome->key_id);
+		log_request(s->log, id, method,
+			    outcome->route < n_routes ? names[outcome->route] : "unmatched", status,
+			    took, outcome->key_id);
 	atomic_fetch_sub(&s->in_flight, 1);
 	return ok;
 }
@@ -390,7 +391,8 @@ int kp_server_start(struct kp_engine *engine, const struct kp_server_options *o,
 			rc = kp_why(why, KP_EINVAL, "cannot serve on %s%s", o->listen,
 				    tls ? ": the TLS certificate or key is not valid" : "");
 	}
-	if (!rc && kp_listener_run(s->listener, s->daemons, s->n_daemons, admit, unadmit, s) != 0)
+	if (!rc &&
+	    kp_listener_run(s->listener, s->daemons, s->n_daemons, admit, unadmit, s) != 0)
 		rc = KP_ENOMEM;
 	if (rc) {
 		kp_listener_close(s->listener);

@@ -257,6 +257,7 @@ int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, 
 		return KP_ENOMEM;
 	c->base.ops = &kp_sqlite_ops;
 	c->wal_fd = c->db_fd = -1;
+	c->defer_by_compiling = -1;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
@@ -295,19 +296,26 @@ static void forget_ids(struct sqlite_conn *c)
  * expires every prepared statement of the connection (its program ends in
  * OP_Expire), and each batch then compiled again the twenty-odd statements
  * it ran: 8% of the writer's instructions (docs/performance.md). SQLite
- * applies a flag pragma while it compiles it, so compiling it suffices; the
- * value is read back, and where compiling did not set it (the pragma
- * documentation leaves the moment to the release), the pragma is run.
+ * applies a flag pragma while it compiles it, so compiling it suffices. The
+ * first transaction reads the value back; where compiling did not set it
+ * (the pragma documentation leaves the moment to the release), the pragma
+ * is run, then and after.
  */
 static int defer_foreign_keys(struct sqlite_conn *c)
 {
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(c->db, "PRAGMA defer_foreign_keys = ON", -1, &st, NULL);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_OK)
-		return sqlite_error(c, rc);
-	if (read_int_pragma(c, "PRAGMA defer_foreign_keys") == 1)
-		return 0;
+	if (c->defer_by_compiling != 0) {
+		sqlite3_stmt *st;
+		int rc = sqlite3_prepare_v2(c->db, "PRAGMA defer_foreign_keys = ON", -1, &st,
+					    NULL);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_OK)
+			return sqlite_error(c, rc);
+		if (c->defer_by_compiling < 0)
+			c->defer_by_compiling =
+			    read_int_pragma(c, "PRAGMA defer_foreign_keys") == 1;
+		if (c->defer_by_compiling)
+			return 0;
+	}
 	return sqlite_exec_stmt(c, sqlite_bind(c, Q_DEFER_FK, ""));
 }
 

@@ -36,6 +36,10 @@ struct sqlite_conn {
 	 * A transaction holds the write lock from its first write, so no one
 	 * else adds rows meanwhile; every begin and rollback forgets them. */
 	int64_t next_lot_id, next_purchase_id;
+	/* Whether compiling "PRAGMA defer_foreign_keys = ON" sets the flag
+	 * (sqlite.c, defer_foreign_keys): 1, 0, or -1 until the first write
+	 * transaction finds out. */
+	int defer_by_compiling;
 };
 
 extern const struct kp_store_ops kp_sqlite_ops;
