@@ -10,6 +10,7 @@
  * writer (WAL). See store.h for the contract.
  */
 #include "store/sqlite_int.h"
+#include "store/sqlite_gather.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -259,7 +260,8 @@ int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, 
 	c->wal_fd = c->db_fd = -1;
 	c->defer_by_compiling = -1;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-	if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+	/* kp_sqlite_gather_vfs: the writer's commits in one write each. */
+	if (sqlite3_open_v2(path, &c->db, flags, kp_sqlite_gather_vfs()) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
 			 c->db ? sqlite3_errmsg(c->db) : "out of memory");
 		sqlite_close(&c->base);
