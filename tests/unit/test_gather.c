@@ -125,17 +125,19 @@ static void make_dir(struct tmpdb *t)
 	snprintf(t->path, sizeof t->path, "%s/k.db", t->dir);
 }
 
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
 static sqlite3 *open_db(const char *path, const char *vfs)
 {
 	sqlite3 *db = NULL;
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 					 vfs),
 			 SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-				      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-				      "PRAGMA wal_autocheckpoint = 0;",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	exec_ok(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+		    "PRAGMA wal_autocheckpoint = 0;");
 	return db;
 }
 
@@ -182,18 +184,32 @@ static void check_intact(sqlite3 *db)
 	sqlite3_finalize(st);
 }
 
+/* A new database through the gathering VFS, with table t(id, v). */
+static sqlite3 *open_with_table(struct tmpdb *t)
+{
+	register_vfs();
+	make_dir(t);
+	sqlite3 *db = open_db(t->path, GATHERING);
+	exec_ok(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+	return db;
+}
+
+/* Opened afresh with SQLite's own VFS, the file holds rows rows and is intact. */
+static void check_reopened(const char *path, int64_t rows)
+{
+	sqlite3 *db = open_db(path, NULL);
+	assert_int_equal(one_int(db, "SELECT count(*) FROM t"), rows);
+	check_intact(db);
+	sqlite3_close(db);
+}
+
 /* ---- tests ----------------------------------------------------------------- */
 
 static void test_a_commit_is_written_in_few_writes(void **state)
 {
 	(void)state;
-	register_vfs();
 	struct tmpdb t;
-	make_dir(&t);
-	sqlite3 *db = open_db(t.path, GATHERING);
-	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	sqlite3 *db = open_with_table(&t);
 	seen.wal_writes = 0;
 	seen.wal_bytes = 0;
 	seen.largest = 0;
@@ -212,13 +228,8 @@ static void test_a_commit_is_written_in_few_writes(void **state)
 static void test_another_connection_sees_each_commit(void **state)
 {
 	(void)state;
-	register_vfs();
 	struct tmpdb t;
-	make_dir(&t);
-	sqlite3 *w = open_db(t.path, GATHERING);
-	assert_int_equal(sqlite3_exec(w, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	sqlite3 *w = open_with_table(&t);
 	sqlite3 *r = open_db(t.path, NULL); /* SQLite's own VFS: reads the file as it is */
 	int64_t rows = 0, bytes = 0;
 	for (int i = 1; i <= 60; i++) {
@@ -237,50 +248,32 @@ static void test_another_connection_sees_each_commit(void **state)
 	check_intact(r);
 	sqlite3_close(r);
 	sqlite3_close(w);
-	sqlite3 *again = open_db(t.path, NULL);
-	assert_int_equal(one_int(again, "SELECT count(*) FROM t"), rows);
-	check_intact(again);
-	sqlite3_close(again);
+	check_reopened(t.path, rows);
 	tmpdb_remove(&t);
 }
 
 static void test_a_transaction_larger_than_the_cache(void **state)
 {
 	(void)state;
-	register_vfs();
 	struct tmpdb t;
-	make_dir(&t);
-	sqlite3 *db = open_db(t.path, GATHERING);
+	sqlite3 *db = open_with_table(&t);
 	/* A 20-page cache: the transaction spills pages to the WAL and reads
 	 * them back; 12 MiB of rows also overflows the VFS's buffer. */
-	assert_int_equal(sqlite3_exec(db,
-				      "PRAGMA cache_size = 20;"
-				      "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);"
-				      "CREATE INDEX t_v ON t(v);",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	exec_ok(db, "PRAGMA cache_size = 20; CREATE INDEX t_v ON t(v);");
 	assert_int_equal(insert_rows(db, 4000, 3000), SQLITE_OK);
 	assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 4000);
 	assert_int_equal(one_int(db, "SELECT sum(length(v)) FROM t"), 4000 * 3000);
 	check_intact(db);
-	sqlite3 *other = open_db(t.path, NULL);
-	assert_int_equal(one_int(other, "SELECT count(*) FROM t"), 4000);
-	check_intact(other);
-	sqlite3_close(other);
 	sqlite3_close(db);
+	check_reopened(t.path, 4000);
 	tmpdb_remove(&t);
 }
 
 static void test_a_failed_write_fails_the_commit_alone(void **state)
 {
 	(void)state;
-	register_vfs();
 	struct tmpdb t;
-	make_dir(&t);
-	sqlite3 *db = open_db(t.path, GATHERING);
-	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	sqlite3 *db = open_with_table(&t);
 	assert_int_equal(insert_rows(db, 10, 2000), SQLITE_OK);
 	sqlite3 *r = open_db(t.path, NULL);
 	seen.fail_writes = 1; /* the commit's gathered write */
@@ -294,10 +287,7 @@ static void test_a_failed_write_fails_the_commit_alone(void **state)
 	check_intact(r);
 	sqlite3_close(r);
 	sqlite3_close(db);
-	sqlite3 *again = open_db(t.path, NULL);
-	assert_int_equal(one_int(again, "SELECT count(*) FROM t"), 15);
-	check_intact(again);
-	sqlite3_close(again);
+	check_reopened(t.path, 15);
 	tmpdb_remove(&t);
 }
 
