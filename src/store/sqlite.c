@@ -260,7 +260,7 @@ int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, 
 	c->wal_fd = c->db_fd = -1;
 	c->defer_by_compiling = -1;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-	/* kp_sqlite_gather_vfs: the writer's commits in one write each. */
+	/* kp_sqlite_gather_vfs: a commit reaches the WAL in a few large writes. */
 	if (sqlite3_open_v2(path, &c->db, flags, kp_sqlite_gather_vfs()) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
 			 c->db ? sqlite3_errmsg(c->db) : "out of memory");

@@ -163,8 +163,10 @@ static int g_check_reserved_lock(sqlite3_file *file, int *out)
 
 static int g_file_control(sqlite3_file *file, int op, void *arg)
 {
+	/* Some act on the file (a size hint extends it): they see it written. */
 	struct gather_file *f = (struct gather_file *)file;
-	return f->base->pMethods->xFileControl(f->base, op, arg);
+	int rc = flush(f);
+	return rc != SQLITE_OK ? rc : f->base->pMethods->xFileControl(f->base, op, arg);
 }
 
 static int g_sector_size(sqlite3_file *file)

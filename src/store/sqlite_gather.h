@@ -1,14 +1,15 @@
 /*
- * sqlite_gather.h — an SQLite VFS that writes a commit's WAL frames with one
- * system call instead of two per frame.
+ * sqlite_gather.h — an SQLite VFS that writes a commit's WAL frames in a few
+ * large writes instead of two per frame.
  *
  * SQLite appends each frame of a commit to the WAL as two writes, its 24-byte
  * header and its page; a frame is 24 bytes longer than a page, so neither is
  * aligned to the kernel's pages, and each write into a page the file did not
- * yet hold makes the kernel zero the rest of it first. On the writer that was
- * a third of its time (docs/performance.md). This VFS wraps another one and,
+ * yet hold makes the kernel zero the rest of it first: up to a third of the
+ * writer's time (docs/performance.md). This VFS wraps another one and,
  * for WAL files only, gathers writes that continue one another in a buffer,
- * written out (at the offset of its first byte, in one write) when:
+ * written out from the offset of its first byte, in parts of at most 124 KiB
+ * that end on the kernel's page boundaries, when:
  *   - the page of a commit frame has been written — the frame whose header
  *     carries the database's size after the commit (bytes 4–7 non-zero, the
  *     WAL file format). SQLite publishes a commit to other connections only
