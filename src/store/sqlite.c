@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,9 +251,18 @@ static int configure(struct sqlite_conn *c, bool writer, char *err, size_t errle
 			err, errlen);
 }
 
+/* Before SQLite is first initialised: every sqlite3_malloc and sqlite3_free
+ * takes one process-wide mutex to keep memory statistics no one reads. */
+static void configure_library(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* SQLITE_MISUSE if too late: harmless */
+}
+
 int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, size_t errlen)
 {
 	assert(path && out);
+	static pthread_once_t library_once = PTHREAD_ONCE_INIT;
+	pthread_once(&library_once, configure_library);
 	struct sqlite_conn *c = calloc(1, sizeof *c);
 	if (!c)
 		return KP_ENOMEM;
