@@ -16,7 +16,8 @@
 #define WRITE_BYTES (124 * 1024) /* at most, in one call of the wrapped VFS */
 #define FIRST_BUFFER_BYTES (256 * 1024)
 /* A batch of a few hundred purchases writes a few MiB of frames: most
- * commits fit whole; a larger one is written in parts of this size. */
+ * commits fit whole; a larger one is written out each time this much has
+ * gathered. */
 #define MAX_BUFFER_BYTES (8 * 1024 * 1024)
 
 struct gather_file {
