@@ -118,13 +118,6 @@ static void register_vfs(void)
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static void make_dir(struct tmpdb *t)
-{
-	snprintf(t->dir, sizeof t->dir, "/tmp/kopilka-test.XXXXXX");
-	assert_non_null(mkdtemp(t->dir));
-	snprintf(t->path, sizeof t->path, "%s/k.db", t->dir);
-}
-
 static void exec_ok(sqlite3 *db, const char *sql)
 {
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -188,7 +181,7 @@ static void check_intact(sqlite3 *db)
 static sqlite3 *open_with_table(struct tmpdb *t)
 {
 	register_vfs();
-	make_dir(t);
+	tmpdb_make_dir(t); /* the database itself is made through the VFS */
 	sqlite3 *db = open_db(t->path, GATHERING);
 	exec_ok(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
 	return db;

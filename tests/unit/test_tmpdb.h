@@ -18,15 +18,21 @@ struct tmpdb {
 	char dir[64], path[96];
 };
 
+/* Make the directory; t->path names a database in it, not made yet. */
+static inline void tmpdb_make_dir(struct tmpdb *t)
+{
+	snprintf(t->dir, sizeof t->dir, "/tmp/kopilka-test.XXXXXX"); /* mkdtemp's template */
+	if (!mkdtemp(t->dir))
+		abort();
+	snprintf(t->path, sizeof t->path, "%s/k.db", t->dir);
+}
+
 /* Make the directory and the database; *c is the store opened on it
  * (create = true: the writer's settings), or NULL to open nothing. */
 static inline void tmpdb_create(struct tmpdb *t, struct kp_conn **c)
 {
 	char err[256];
-	snprintf(t->dir, sizeof t->dir, "/tmp/kopilka-test.XXXXXX");
-	if (!mkdtemp(t->dir))
-		abort();
-	snprintf(t->path, sizeof t->path, "%s/k.db", t->dir);
+	tmpdb_make_dir(t);
 	struct kp_conn *opened = NULL;
 	if (kp_store_open(t->path, true, &opened, err, sizeof err) != 0) {
 		fprintf(stderr, "tmpdb: %s\n", err);
