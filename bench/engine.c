@@ -39,7 +39,6 @@
 #include "engine/engine.h"
 #include "ledger/ledger.h"
 #include "util/error.h"
-#include "util/memtune.h"
 #include "workload.h"
 
 #define MAX_THREADS 256
@@ -349,7 +348,6 @@ int main(int argc, char **argv)
 {
 	const char *db = NULL;
 	long long members = 10000, threads = 64, seconds = 10, seed = 2, inflight = 0;
-	kp_memory_tune_for_server(); /* as `kopilka serve` does */
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
 		if (!strcmp(k, "--db")) db = v;

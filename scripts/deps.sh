@@ -3,7 +3,7 @@
 # missing. Usage: scripts/deps.sh build|test|bench. Safe to run again: it only
 # calls apt-get when something is missing.
 set -eu
-need="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libpq-dev curl"
+need="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libpq-dev libjemalloc-dev curl"
 case "${1:-build}" in
 	build) ;;
 	test) need="$need libcmocka-dev python3 clang libclang-rt-14-dev sqlite3 openssl postgresql" ;;

@@ -16,7 +16,6 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "util/error.h"
-#include "util/memtune.h"
 #include "util/timeutil.h"
 
 struct options {
@@ -282,7 +281,6 @@ int kp_cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	kp_memory_tune_for_server();
 	struct kp_engine *e;
 	if (open_engine(&o, &e))
 		return 1;
