@@ -8,6 +8,7 @@
 
 #include "engine/engine_int.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 
 /* Open lots read without counting them first (load_member_points). */
 #define LOTS_USUALLY 32
@@ -76,7 +77,7 @@ int persist_plan(struct kp_conn *c, const struct posting_ctx *ctx, struct kp_mem
 			.refund_id = ctx->refund_id,
 		};
 		if (ctx->ref)
-			snprintf(t.ref, sizeof t.ref, "%s", ctx->ref);
+			kp_strcopy(t.ref, sizeof t.ref, ctx->ref);
 		rc = c->ops->transfer_insert(c, &t);
 	}
 	if (!rc && plan->n > 0)

@@ -17,6 +17,7 @@
 #include "util/jsonw.h"
 #include "util/error.h"
 #include "util/timeutil.h"
+#include "util/strcopy.h"
 
 /* Everything a purchase is computed from and what it came to. */
 struct computed {
@@ -345,12 +346,10 @@ static int store_lines(struct kp_conn *c, const struct kp_purchase_req *req,
 			.certificates = l->certificates, .paid = l->paid, .earned = l->earned,
 			.free_units = l->free_units,
 		};
-		snprintf(row.sku, sizeof row.sku, "%s", req->lines[i].sku);
-		snprintf(row.category, sizeof row.category, "%s",
-			 req->lines[i].category ? req->lines[i].category : "");
+		kp_strcopy(row.sku, sizeof row.sku, req->lines[i].sku);
+		kp_strcopy(row.category, sizeof row.category, req->lines[i].category);
 		const char *card = stamp_card_of(cp->program, req->lines[i].sku);
-		snprintf(row.stamp_card, sizeof row.stamp_card, "%s",
-			 cp->has_member && card ? card : "");
+		kp_strcopy(row.stamp_card, sizeof row.stamp_card, cp->has_member ? card : NULL);
 		rc = c->ops->purchase_line_insert(c, purchase_id, &row);
 	}
 	return rc;
@@ -377,10 +376,10 @@ static int store_purchase(struct kp_conn *c, struct commit_job *j, struct comput
 		.spend = r->subtotal - r->discount,
 		.hold_expires_at = req->hold ? j->now + cp->program->hold_minutes * 60 : 0,
 	};
-	snprintf(p.status, sizeof p.status, "%s", req->hold ? "held" : "committed");
-	snprintf(p.partner, sizeof p.partner, "%s", req->partner);
-	snprintf(p.receipt_id, sizeof p.receipt_id, "%s", req->receipt_id);
-	snprintf(p.request_hash, sizeof p.request_hash, "%s", req->hash);
+	kp_strcopy(p.status, sizeof p.status, req->hold ? "held" : "committed");
+	kp_strcopy(p.partner, sizeof p.partner, req->partner);
+	kp_strcopy(p.receipt_id, sizeof p.receipt_id, req->receipt_id);
+	kp_strcopy(p.request_hash, sizeof p.request_hash, req->hash);
 	int rc = c->ops->purchase_insert(c, &p, answer);
 	assert(rc || p.id == purchase_id);
 	return rc;

@@ -27,6 +27,7 @@
 #include "store/pg_open.h"
 #include "util/error.h"
 #include "util/timeutil.h"
+#include "util/strcopy.h"
 
 /* Statements only SQLite runs; every other comes from kp_sql_common (sql.h). */
 static const char *const sqlite_sql[Q_COUNT] = {
@@ -139,9 +140,7 @@ int sqlite_step_row(struct sqlite_conn *c, sqlite3_stmt *st)
 
 void sqlite_copy_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
 {
-	assert(dst && cap > 0);
-	const unsigned char *s = sqlite3_column_text(st, col);
-	snprintf(dst, cap, "%s", s ? (const char *)s : "");
+	kp_strcopy(dst, cap, (const char *)sqlite3_column_text(st, col));
 }
 
 char *sqlite_dup_text(sqlite3_stmt *st, int col)

@@ -1,17 +1,19 @@
 /*
- * test_util.c — time and date conversion, phone normalisation, card numbers
- * and the error table.
+ * test_util.c — time and date conversion, phone normalisation, card numbers,
+ * the error table and strings copied into fixed-size fields.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/engine.h"
 #include "util/error.h"
 #include "util/phone.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 static void test_time_round_trip(void **state)
@@ -115,12 +117,36 @@ static void test_error_table(void **state)
 		assert_true(kp_error_status(e) >= 400 && strlen(kp_strerror(e)) > 0);
 }
 
+/* kp_strcopy does what snprintf(dst, cap, "%s", src) did, byte for byte,
+ * including the bytes after the NUL left as they were. */
+static void test_strcopy(void **state)
+{
+	(void)state;
+	const char *srcs[] = {"", "a", "held", "committed", "0123456789", "жёлтый", NULL};
+	for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++)
+		for (size_t cap = 1; cap <= 14; cap++) {
+			char got[16], want[16];
+			memset(got, 'x', sizeof got);
+			memset(want, 'x', sizeof want);
+			size_t len = kp_strcopy(got, cap, srcs[i]);
+			int n = snprintf(want, cap, "%s", srcs[i] ? srcs[i] : "");
+			assert_int_equal(len, (size_t)n);
+			assert_memory_equal(got, want, sizeof got);
+		}
+	char field[4];
+	assert_true(kp_strcopy(field, sizeof field, "committed") >= sizeof field); /* cut */
+	assert_string_equal(field, "com");
+	assert_int_equal(kp_strcopy(field, sizeof field, NULL), 0);
+	assert_string_equal(field, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_time_round_trip), cmocka_unit_test(test_time_rejects),
 		cmocka_unit_test(test_weekday),         cmocka_unit_test(test_phone),
 		cmocka_unit_test(test_card_check_digit), cmocka_unit_test(test_error_table),
+		cmocka_unit_test(test_strcopy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
