@@ -2,14 +2,17 @@
  * test_schema.c — in a database made by all the migrations, every foreign
  * key of the SQLite schema has an index that starts with its column, and no
  * INSERT builds a temporary B-tree to check a constraint, while the
- * constraints still refuse what they refused.
+ * constraints still refuse what they refused; and the reads a quote makes
+ * once for each of the member's lots and purchases come from an index alone.
  *
  * Jobs write referring rows before the row they refer to (foreign keys are
  * deferred); SQLite then looks up the referring rows of each new referred
  * row, and without such an index scans the whole referring table on every
  * purchase (migration 0006 says what that cost). A CHECK with a list of
  * three or more values made every purchase build and drop a B-tree of the
- * list (migration 0007).
+ * list (migration 0007). Reading a member's open lots through an index
+ * that lacked their columns searched the table once for each lot, the
+ * largest cost of a quote in SQLite (migration 0008).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sql.h"
 #include "store/sqlite_int.h"
 #include "test_tmpdb.h"
 
@@ -179,12 +183,48 @@ static void test_rewritten_checks_still_refuse(void **state)
 	tmpdb_remove(&t);
 }
 
+/* Whether SQLite plans sql as a search of one covering index and nothing else. */
+static bool from_index_alone(sqlite3 *db, const char *sql)
+{
+	char explain[1024];
+	snprintf(explain, sizeof explain, "EXPLAIN QUERY PLAN %s", sql);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, explain, -1, &st, NULL), SQLITE_OK);
+	int steps = 0, covered = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *detail = (const char *)sqlite3_column_text(st, 3);
+		steps++;
+		if (strncmp(detail, "SEARCH ", 7) == 0 && strstr(detail, " USING COVERING INDEX "))
+			covered++;
+		else
+			print_error("%s: %s\n", sql, detail);
+	}
+	sqlite3_finalize(st);
+	return steps == 1 && covered == 1;
+}
+
+static void test_per_row_reads_of_a_quote_use_an_index_alone(void **state)
+{
+	(void)state;
+	struct tmpdb t;
+	tmpdb_create(&t, NULL);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+	assert_true(from_index_alone(db, kp_sql_common[Q_LOTS_OPEN]));
+	assert_true(from_index_alone(db, kp_sql_common[Q_MEMBER_SPEND_SINCE]));
+	/* and it is a search of the member's lots, not of every open lot */
+	assert_true(from_index_alone(db, kp_sql_common[Q_LOTS_COUNT_OPEN]));
+	sqlite3_close(db);
+	tmpdb_remove(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_foreign_key_is_indexed),
 		cmocka_unit_test(test_inserts_check_without_temporary_trees),
 		cmocka_unit_test(test_rewritten_checks_still_refuse),
+		cmocka_unit_test(test_per_row_reads_of_a_quote_use_an_index_alone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
