@@ -133,6 +133,7 @@ static int review_member(struct kp_conn *c, struct batch_job *j, int64_t id)
 	ms.row = row;
 	if ((rc = basis_spend(c, p, &row, j->now, &ms.basis_spend)))
 		return rc;
+	ms.spend_loaded = true;
 	ms.tier = effective_tier(p, &row, ms.basis_spend);
 	int reached = kp_rules_tier_for_spend(p, ms.basis_spend);
 	if (reached < ms.tier)

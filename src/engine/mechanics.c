@@ -46,10 +46,14 @@ int member_state_load(struct kp_conn *c, const struct kp_program *p, int64_t now
 {
 	memset(ms, 0, sizeof *ms);
 	ms->row = *row;
+	ms->loaded_at = now;
 	int rc = load_member_points(c, row, NULL, 0, spare, &ms->points);
-	if (!rc)
-		rc = basis_spend(c, p, row, now, &ms->basis_spend);
+	bool tier_from_spend = p->n_tiers > 0 && kp_rules_tier_index(p, row->tier) < 0;
+	bool row_has_it = p->n_tiers == 0 || p->tier_basis == KP_TIER_LIFETIME; /* no query */
+	if (!rc && (tier_from_spend || row_has_it))
+		rc = member_state_spend(c, p, ms);
 	ms->tier = effective_tier(p, row, ms->basis_spend);
+	assert(ms->spend_loaded || !tier_from_spend || rc);
 	for (size_t i = 0; !rc && i < p->n_stamps; i++) {
 		rc = c->ops->stamp_get(c, row->id, p->stamps[i].id, &ms->stamps[i]);
 		/* a card whose `every` shrank in a new program version */
@@ -57,6 +61,15 @@ int member_state_load(struct kp_conn *c, const struct kp_program *p, int64_t now
 	}
 	if (rc)
 		member_state_release(ms);
+	return rc;
+}
+
+int member_state_spend(struct kp_conn *c, const struct kp_program *p, struct member_state *ms)
+{
+	if (ms->spend_loaded)
+		return 0;
+	int rc = basis_spend(c, p, &ms->row, ms->loaded_at, &ms->basis_spend);
+	ms->spend_loaded = rc == 0;
 	return rc;
 }
 
@@ -85,7 +98,7 @@ int set_tier(struct kp_conn *c, const struct kp_program *p, struct member_state 
 	     int64_t now, const char *why)
 {
 	const char *name = tier_name(p, tier);
-	assert(name);
+	assert(name && ms->spend_loaded); /* the event names the spend */
 	if (strcmp(ms->row.tier, name) == 0)
 		return 0;
 	const char *from = ms->row.tier[0] ? ms->row.tier : NULL;
@@ -193,6 +206,9 @@ int add_spend(struct kp_conn *c, const struct kp_program *p, struct member_state
 {
 	int rc = c->ops->member_add_spend(c, ms->row.id, spend);
 	if (rc || p->n_tiers == 0)
+		return rc;
+	/* the window as it was loaded, before this purchase's row counts in it */
+	if ((rc = member_state_spend(c, p, ms)))
 		return rc;
 	ms->basis_spend += spend;
 	int reached = kp_rules_tier_for_spend(p, ms->basis_spend);

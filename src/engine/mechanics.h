@@ -15,13 +15,24 @@ struct member_state {
 	struct kp_member_row row;
 	struct kp_member_points points; /* lots malloc'ed: free with member_state_release */
 	int64_t basis_spend;            /* lifetime, or within the rolling window */
+	bool spend_loaded;              /* basis_spend is set (member_state_spend) */
+	int64_t loaded_at;              /* the `now` the state was loaded for */
 	int tier;                       /* effective tier index; −1 = no tiers */
 	int64_t stamps[KP_MAX_STAMPS];  /* by program->stamps index */
 };
 
-/* Load row's lots (room for `spare` new ones), tier, spend and stamps. */
+/*
+ * Load row's lots (room for `spare` new ones), tier and stamps, and the spend
+ * that counts for tiers where the tier depends on it (no stored tier) or it
+ * costs nothing (a lifetime basis). A rolling window's spend is a range scan
+ * over the member's purchases in it, which a quote of a member with a stored
+ * tier never needs: member_state_spend reads it when it is wanted.
+ */
 int member_state_load(struct kp_conn *c, const struct kp_program *p, int64_t now,
 		      const struct kp_member_row *row, size_t spare, struct member_state *ms);
+
+/* Make ms->basis_spend the spend that counts for tiers at ms->loaded_at (reads it once). */
+int member_state_spend(struct kp_conn *c, const struct kp_program *p, struct member_state *ms);
 void member_state_release(struct member_state *ms);
 
 /* Spend that counts for tiers: lifetime, or the rolling window ending now. */

@@ -320,6 +320,8 @@ int member_balance_on(struct kp_engine *e, struct kp_conn *c, const char *id, js
 		kp_why(why, rc, "no member with id %s", id);
 	if (!rc)
 		rc = member_state_load(c, p, now, &m, 0, &ms);
+	if (!rc && (rc = member_state_spend(c, p, &ms)))
+		member_state_release(&ms);
 	if (rc)
 		return rc;
 	json_t *a = balance_json(m.available, m.pending, m.debt);
