@@ -33,6 +33,7 @@ int member_state_load(struct kp_conn *c, const struct kp_program *p, int64_t now
 
 /* Make ms->basis_spend the spend that counts for tiers at ms->loaded_at (reads it once). */
 int member_state_spend(struct kp_conn *c, const struct kp_program *p, struct member_state *ms);
+
 void member_state_release(struct member_state *ms);
 
 /* Spend that counts for tiers: lifetime, or the rolling window ending now. */
