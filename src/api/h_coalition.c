@@ -9,6 +9,7 @@
 
 #include "api/http.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 #define MAX_ACCRUAL_COST 1000000000LL /* minor units per point */
@@ -46,7 +47,7 @@ static int read_earn(const json_t *body, struct kp_partner_change *ch, struct kp
 	else if (json_is_real(v))
 		snprintf(text, sizeof text, "%.10g", json_real_value(v));
 	else if (json_is_string(v))
-		snprintf(text, sizeof text, "%s", json_string_value(v));
+		kp_strcopy(text, sizeof text, json_string_value(v));
 	if (kp_rules_parse_percent_text(text, 100, &ch->earn_percent_bp))
 		return kp_why(why, KP_EINVAL, "earn.percent: a percentage from 0 to 100 with at "
 					      "most two decimals");

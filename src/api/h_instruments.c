@@ -7,6 +7,7 @@
 
 #include "api/http.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 #define MAX_MONEY 1000000000000LL /* 10,000,000,000.00 in minor units */
@@ -148,7 +149,7 @@ void h_coupon_create(struct request *req, struct response *res)
 	if (!rc)
 		rc = v_id(req->json, "", "code", true, 64, &code, &why);
 	if (!rc)
-		snprintf(k.code, sizeof k.code, "%s", code);
+		kp_strcopy(k.code, sizeof k.code, code);
 	if (!rc)
 		rc = read_idempotency(req, "coupons", false, &idem, &buf, &why);
 	if (!rc)

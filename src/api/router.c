@@ -11,6 +11,7 @@
 #include "api/ratelimit.h"
 #include "util/crypto.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 
 enum role_bits { PUBLIC = 0, ADMIN = 1, POS = 2, READONLY = 4 };
 
@@ -407,7 +408,7 @@ int read_idempotency(const struct request *req, const char *route, bool required
 	if (req->n_params > 0)
 		snprintf(salt, sizeof salt, "%s:%s", route, req->params[0]);
 	else
-		snprintf(salt, sizeof salt, "%s", route);
+		kp_strcopy(salt, sizeof salt, route);
 	request_hash(req, salt, buf->hash);
 	*idem = (struct kp_idem){.scope = buf->scope, .key = key, .hash = buf->hash};
 	return 0;

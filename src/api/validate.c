@@ -10,13 +10,14 @@
 
 #include "api/http.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 
 static const char *join(char *buf, size_t cap, const char *path, const char *key)
 {
 	if (path && *path)
 		snprintf(buf, cap, "%s.%s", path, key);
 	else
-		snprintf(buf, cap, "%s", key);
+		kp_strcopy(buf, cap, key);
 	return buf;
 }
 

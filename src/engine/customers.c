@@ -12,6 +12,7 @@
 
 #include "engine/mechanics.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 /* A member by their id, on the writer's connection, with a readable "not found". */
@@ -113,16 +114,15 @@ struct update_job {
 static void apply_patch(const struct kp_member_patch *p, struct kp_member_row *m)
 {
 	if (p->set_phone)
-		snprintf(m->phone, sizeof m->phone, "%s", p->phone ? p->phone : "");
+		kp_strcopy(m->phone, sizeof m->phone, p->phone);
 	if (p->set_email)
-		snprintf(m->email, sizeof m->email, "%s", p->email ? p->email : "");
+		kp_strcopy(m->email, sizeof m->email, p->email);
 	if (p->set_name)
-		snprintf(m->name, sizeof m->name, "%s", p->name ? p->name : "");
+		kp_strcopy(m->name, sizeof m->name, p->name);
 	if (p->set_birthday)
-		snprintf(m->birthday, sizeof m->birthday, "%s", p->birthday ? p->birthday : "");
+		kp_strcopy(m->birthday, sizeof m->birthday, p->birthday);
 	if (p->set_external_id)
-		snprintf(m->external_id, sizeof m->external_id, "%s",
-			 p->external_id ? p->external_id : "");
+		kp_strcopy(m->external_id, sizeof m->external_id, p->external_id);
 	m->consents = (m->consents & ~p->consents_mask) | (p->consents_value & p->consents_mask);
 }
 

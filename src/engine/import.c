@@ -26,6 +26,7 @@
 #include "engine/import_int.h"
 #include "util/crypto.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 #define IMPORT_SCOPE "import:members"
@@ -109,16 +110,16 @@ static int insert_row(struct kp_conn *c, const struct import_job *j, const struc
 		      struct kp_member_row *m)
 {
 	memset(m, 0, sizeof *m);
-	snprintf(m->phone, sizeof m->phone, "%s", r->phone);
-	snprintf(m->email, sizeof m->email, "%s", r->email ? r->email : "");
-	snprintf(m->name, sizeof m->name, "%s", r->name ? r->name : "");
-	snprintf(m->birthday, sizeof m->birthday, "%s", r->birthday ? r->birthday : "");
-	snprintf(m->external_id, sizeof m->external_id, "%s", r->external_id);
+	kp_strcopy(m->phone, sizeof m->phone, r->phone);
+	kp_strcopy(m->email, sizeof m->email, r->email);
+	kp_strcopy(m->name, sizeof m->name, r->name);
+	kp_strcopy(m->birthday, sizeof m->birthday, r->birthday);
+	kp_strcopy(m->external_id, sizeof m->external_id, r->external_id);
 	m->consents = r->consents;
 	m->created_at = j->now;
 	for (int attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
 		if (r->card)
-			snprintf(m->card, sizeof m->card, "%s", r->card);
+			kp_strcopy(m->card, sizeof m->card, r->card);
 		else
 			kp_card_new(m->card);
 		referral_code_new(m->referral_code);

@@ -14,13 +14,14 @@
 #include "engine/engine_int.h"
 #include "util/crypto.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 static void random_code(const char *prefix, int n, char *out, size_t cap)
 {
-	size_t len = (size_t)snprintf(out, cap, "%s", prefix);
+	size_t len = kp_strcopy(out, cap, prefix);
 	assert(len + (size_t)n < cap);
 	for (int i = 0; i < n; i++)
 		out[len + (size_t)i] = alphabet[kp_crypto_uniform(sizeof alphabet - 1)];
@@ -92,7 +93,7 @@ int kp_engine_certificate_issue(struct kp_engine *e, int64_t amount, int64_t exp
 	j.row.expires_at = expires_at;
 	j.row.issued_at = now;
 	snprintf(j.row.source, sizeof j.row.source, "issued");
-	snprintf(j.row.partner, sizeof j.row.partner, "%s", partner ? partner : "");
+	kp_strcopy(j.row.partner, sizeof j.row.partner, partner);
 	int rc = kp_writer_submit(e->writer, cert_run, &j);
 	if (rc) {
 		json_decref(j.answer);

@@ -17,6 +17,7 @@
 #include "engine/engine_int.h"
 #include "util/crypto.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 /*
@@ -84,7 +85,7 @@ static void cache_put(struct key_cache *k, const char *hash, const struct kp_pri
 {
 	pthread_mutex_lock(&k->lock);
 	struct key_slot *s = slot_of(k, hash);
-	snprintf(s->hash, sizeof s->hash, "%s", hash);
+	kp_strcopy(s->hash, sizeof s->hash, hash);
 	s->who = *who;
 	s->loaded_ns = kp_time_mono_ns();
 	pthread_mutex_unlock(&k->lock);
@@ -171,8 +172,8 @@ static int save_key(struct kp_engine *e, const char *secret, const char *role,
 {
 	memset(&j->row, 0, sizeof j->row);
 	kp_crypto_hash_hex(secret, strlen(secret), j->row.hash);
-	snprintf(j->row.role, sizeof j->row.role, "%s", role);
-	snprintf(j->row.partner, sizeof j->row.partner, "%s", partner ? partner : "");
+	kp_strcopy(j->row.role, sizeof j->row.role, role);
+	kp_strcopy(j->row.partner, sizeof j->row.partner, partner);
 	j->row.created_at = kp_engine_now(e);
 	j->ensure = ensure;
 	return kp_writer_submit(e->writer, key_run, j);
@@ -240,8 +241,8 @@ int kp_engine_authenticate(struct kp_engine *e, const char *secret, struct kp_pr
 		return KP_EUNAUTHORIZED;
 	memset(out, 0, sizeof *out);
 	out->key_id = row.id;
-	snprintf(out->role, sizeof out->role, "%s", row.role);
-	snprintf(out->partner, sizeof out->partner, "%s", row.partner);
+	kp_strcopy(out->role, sizeof out->role, row.role);
+	kp_strcopy(out->partner, sizeof out->partner, row.partner);
 	out->partner_inactive = !partner.active;
 	cache_put(e->keys, hash, out);
 	return 0;

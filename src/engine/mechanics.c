@@ -11,6 +11,7 @@
 #include "util/checked.h"
 #include "util/crypto.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 void member_state_release(struct member_state *ms)
@@ -116,7 +117,7 @@ int set_tier(struct kp_conn *c, const struct kp_program *p, struct member_state 
 	}
 	free(text);
 	if (!rc) {
-		snprintf(ms->row.tier, sizeof ms->row.tier, "%s", name);
+		kp_strcopy(ms->row.tier, sizeof ms->row.tier, name);
 		ms->row.tier_since = now;
 		ms->tier = tier;
 	}

@@ -13,6 +13,7 @@
 #include "engine/bonuses.h"
 #include "util/crypto.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 #define CARD_DIGITS 13
@@ -118,7 +119,7 @@ struct create_job {
 
 static void copy_opt(char *dst, size_t cap, const char *src)
 {
-	snprintf(dst, cap, "%s", src ? src : "");
+	kp_strcopy(dst, cap, src);
 }
 
 /* A unique value that is taken: say which one, so the caller can fix it. */
@@ -141,7 +142,7 @@ static int start_tier(struct kp_conn *c, const struct kp_program *p, struct kp_m
 	int tier = p ? kp_rules_tier_for_spend(p, 0) : -1;
 	if (tier < 0)
 		return 0;
-	snprintf(m->tier, sizeof m->tier, "%s", p->tiers[tier].name);
+	kp_strcopy(m->tier, sizeof m->tier, p->tiers[tier].name);
 	m->tier_since = now;
 	return c->ops->member_set_tier(c, m->id, m->tier, now);
 }

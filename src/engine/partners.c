@@ -15,6 +15,7 @@
 
 #include "engine/engine_int.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 #define MAX_PARTNERS 10000 /* listed in one answer */
@@ -70,7 +71,7 @@ static json_t *change_json(const struct kp_partner_change *ch)
 static void apply_change(struct kp_partner_row *row, const struct kp_partner_change *ch)
 {
 	if (ch->name)
-		snprintf(row->name, sizeof row->name, "%s", ch->name);
+		kp_strcopy(row->name, sizeof row->name, ch->name);
 	if (ch->active >= 0)
 		row->active = ch->active != 0;
 	if (ch->set_earn)

@@ -16,8 +16,8 @@
 #include "engine/codes.h"
 #include "util/jsonw.h"
 #include "util/error.h"
-#include "util/timeutil.h"
 #include "util/strcopy.h"
+#include "util/timeutil.h"
 
 /* Everything a purchase is computed from and what it came to. */
 struct computed {

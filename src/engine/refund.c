@@ -18,6 +18,7 @@
 #include "engine/engine_int.h"
 #include "util/checked.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "util/timeutil.h"
 
 struct refund_job {
@@ -213,9 +214,9 @@ static int store_refund(struct kp_conn *c, struct refund_job *j, const struct kp
 	struct kp_refund_row row = {.purchase_id = p->id, .at = j->now, .money_refund = t->money,
 				    .points_reversed = t->reversed,
 				    .points_returned = t->returned, .spend = t->spend};
-	snprintf(row.partner, sizeof row.partner, "%s", j->req->partner);
-	snprintf(row.refund_id, sizeof row.refund_id, "%s", j->req->refund_id);
-	snprintf(row.request_hash, sizeof row.request_hash, "%s", j->req->hash);
+	kp_strcopy(row.partner, sizeof row.partner, j->req->partner);
+	kp_strcopy(row.refund_id, sizeof row.refund_id, j->req->refund_id);
+	kp_strcopy(row.request_hash, sizeof row.request_hash, j->req->hash);
 	char *text = json_text(j->answer);
 	if (!text)
 		return KP_ENOMEM;

@@ -28,6 +28,7 @@
 
 #include "store/migrations.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 
 #define MAX_PARAMS 24
 #define OID_INT8 20
@@ -337,7 +338,7 @@ const char *pg_str(const struct pg_res *r, int col)
 void pg_text(const struct pg_res *r, int col, char *dst, size_t cap)
 {
 	assert(dst && cap > 0);
-	snprintf(dst, cap, "%s", pg_str(r, col));
+	kp_strcopy(dst, cap, pg_str(r, col));
 }
 
 char *pg_dup(const struct pg_res *r, int col)
@@ -461,7 +462,7 @@ static int exec_err(struct pg_conn *c, const char *sql, char *err, size_t errlen
 	ExecStatusType st = PQresultStatus(r);
 	int rc = 0;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+		kp_strcopy(err, errlen, PQresultErrorMessage(r));
 		err[strcspn(err, "\n")] = '\0';
 		rc = result_error(c, r);
 		if (rc == KP_ECONFLICT)
@@ -482,7 +483,7 @@ static int schema_version(struct pg_conn *c, unsigned *out, char *err, size_t er
 		return rc;
 	PGresult *r = PQexec(c->db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+		kp_strcopy(err, errlen, PQresultErrorMessage(r));
 		PQclear(r);
 		return KP_ESTORE;
 	}
@@ -523,7 +524,7 @@ static int migrate(struct pg_conn *c, char *err, size_t errlen)
 		if (rc) {
 			PQclear(PQexec(c->db, "ROLLBACK"));
 			char what[200];
-			snprintf(what, sizeof what, "%s", err);
+			kp_strcopy(what, sizeof what, err);
 			snprintf(err, errlen, "migration %s: %s", m->name, what);
 		}
 	}

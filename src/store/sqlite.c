@@ -26,8 +26,8 @@
 #include "store/migrations.h"
 #include "store/pg_open.h"
 #include "util/error.h"
-#include "util/timeutil.h"
 #include "util/strcopy.h"
+#include "util/timeutil.h"
 
 /* Statements only SQLite runs; every other comes from kp_sql_common (sql.h). */
 static const char *const sqlite_sql[Q_COUNT] = {
@@ -154,7 +154,7 @@ static int exec_sql(struct sqlite_conn *c, const char *sql, char *err, size_t er
 	char *msg = NULL;
 	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) == SQLITE_OK)
 		return 0;
-	snprintf(err, errlen, "%s", msg ? msg : "sqlite error");
+	kp_strcopy(err, errlen, msg ? msg : "sqlite error");
 	sqlite3_free(msg);
 	return KP_ESTORE;
 }

@@ -18,6 +18,7 @@
 
 #include "store/store.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 
 /* The source and the destination must not be the same file. */
 static int same_file(const char *a, const char *b)
@@ -128,7 +129,7 @@ int kp_store_backup(const char *db, const char *to, char *err, size_t errlen)
 	if (!rc) {
 		/* the rename itself must survive a power cut: flush the directory */
 		char dir[4096];
-		snprintf(dir, sizeof dir, "%s", to);
+		kp_strcopy(dir, sizeof dir, to);
 		char *slash = strrchr(dir, '/');
 		if (slash)
 			*(slash == dir ? slash + 1 : slash) = '\0';

@@ -1,9 +1,10 @@
 /*
  * strcopy.h — a string into a fixed-size field, cut to fit: what
- * snprintf(dst, cap, "%s", src) does, without parsing a format. The writer
- * copies a dozen strings a purchase into its row structures, and the store
- * each text column it reads; without snprintf the writer runs 5.6% fewer
- * instructions a purchase (callgrind, docs/performance.md).
+ * snprintf(dst, cap, "%s", src) does, without parsing a format; the one way
+ * the code fills such a field. The writer copies a dozen strings a purchase
+ * into its row structures, and the stores each text column they read;
+ * without snprintf the writer runs 5.6% fewer instructions a purchase
+ * (callgrind, docs/performance.md).
  */
 #ifndef KP_UTIL_STRCOPY_H
 #define KP_UTIL_STRCOPY_H
