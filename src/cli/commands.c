@@ -21,6 +21,7 @@
 struct options {
 	const char *db, *program, *listen, *admin_key;
 	int test_clock;
+	int test_retry;    /* serve --test-retry: every batch runs twice (writer.h) */
 	long jobs_every_s; /* −1 = default: 60, or off with --test-clock */
 	const char *now;   /* jobs run: the clock to run at, instead of the wall clock */
 	const char *tls_cert, *tls_key; /* PEM files */
@@ -38,6 +39,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"listen", required_argument, NULL, 'l'},
 		{"admin-key", required_argument, NULL, 'k'},
 		{"test-clock", no_argument, NULL, 't'},
+		{"test-retry", no_argument, NULL, 'R'},
 		{"jobs-every", required_argument, NULL, 'j'},
 		{"now", required_argument, NULL, 'n'},
 		{"tls-cert", required_argument, NULL, 'c'},
@@ -62,6 +64,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'l': o->listen = optarg; break;
 		case 'k': o->admin_key = optarg; break;
 		case 't': o->test_clock = 1; break;
+		case 'R': o->test_retry = 1; break;
 		case 'n': o->now = optarg; o->test_clock = 1; break;
 		case 'c': o->tls_cert = optarg; break;
 		case 'K': o->tls_key = optarg; break;
@@ -191,6 +194,7 @@ static int load_program(struct kp_engine *e, const char *path)
 static int open_engine(const struct options *o, struct kp_engine **e)
 {
 	struct kp_engine_config cfg = {.db = o->db, .test_clock = o->test_clock != 0,
+				       .test_retry = o->test_retry != 0,
 				       .queue_cap = (size_t)o->queue};
 	struct kp_why why = {""};
 	int rc = kp_engine_open(&cfg, e, &why);

@@ -19,6 +19,7 @@ static const char usage[] =
 	"          [--max-connections N]  open at once (default 1024; beyond: closed)\n"
 	"          [--auth-failures N]  failed key checks per address in 60 s before 429\n"
 	"                               (default 10)\n"
+	"          [--test-retry]  tests: every write batch is rolled back once and rerun\n"
 	"  init    --db FILE [--program FILE]   create a database (and load a program)\n"
 	"  jobs run --db FILE [--now TIME]      run every job due now (or at TIME), print counts\n"
 	"  import members --db FILE FILE.csv    load members from another system (docs/import.md)\n"

@@ -167,6 +167,7 @@ struct birthday_job {
 static int birthday_run(struct kp_conn *c, void *arg)
 {
 	struct birthday_job *j = arg;
+	j->paid = 0; /* a batch run again (writer.h) counts afresh */
 	char event[32];
 	snprintf(event, sizeof event, "birthday:%lld", (long long)j->year);
 	for (size_t i = 0; i < j->n; i++) {
@@ -301,6 +302,7 @@ static int check_limits(struct kp_conn *c, const struct kp_program *p,
 static int event_run(struct kp_conn *c, void *arg)
 {
 	struct event_job *j = arg;
+	job_answer_drop(&j->answer);
 	struct kp_member_row row;
 	int rc = find_member(c, KP_REF_MEMBER, j->id, &row, j->why);
 	if (rc)

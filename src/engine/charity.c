@@ -124,6 +124,7 @@ static int donate_points(struct kp_conn *c, struct donate_job *j, struct kp_memb
 static int donate_run(struct kp_conn *c, void *arg)
 {
 	struct donate_job *j = arg;
+	job_answer_drop(&j->answer);
 	int rc = idem_replay(c, j->idem, &j->answer, &j->status, j->why);
 	if (rc != KP_ENOTFOUND)
 		return rc;

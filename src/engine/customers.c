@@ -49,6 +49,7 @@ struct card_job {
 static int card_run(struct kp_conn *c, void *arg)
 {
 	struct card_job *j = arg;
+	job_answer_drop(&j->answer);
 	int rc = j->idem ? idem_replay(c, j->idem, &j->answer, &j->status, j->why) : KP_ENOTFOUND;
 	if (rc != KP_ENOTFOUND)
 		return rc;
@@ -129,6 +130,7 @@ static void apply_patch(const struct kp_member_patch *p, struct kp_member_row *m
 static int update_run(struct kp_conn *c, void *arg)
 {
 	struct update_job *j = arg;
+	job_answer_drop(&j->answer);
 	struct kp_member_row m;
 	int rc = member_by_id(c, j->id, &m, j->why);
 	if (rc)
@@ -221,6 +223,7 @@ struct erase_job {
 static int erase_run(struct kp_conn *c, void *arg)
 {
 	struct erase_job *j = arg;
+	job_answer_drop(&j->answer);
 	struct kp_member_row m;
 	int rc = member_by_id(c, j->id, &m, j->why);
 	if (rc)
@@ -301,6 +304,7 @@ static int adjust_points(struct kp_conn *c, struct adjust_job *j, const struct k
 static int adjust_run(struct kp_conn *c, void *arg)
 {
 	struct adjust_job *j = arg;
+	job_answer_drop(&j->answer);
 	int rc = idem_replay(c, j->idem, &j->answer, &j->status, j->why);
 	if (rc != KP_ENOTFOUND)
 		return rc;

@@ -302,6 +302,8 @@ static int open_writer(struct kp_engine *e, const struct kp_engine_config *cfg,
 			     cfg->batch_max ? cfg->batch_max : 512, &e->writer);
 	if (rc)
 		c->ops->close(c);
+	else if (cfg->test_retry)
+		kp_writer_lose_first_attempts(e->writer);
 	return rc ? rc : checkpointer_start(e);
 }
 

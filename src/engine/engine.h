@@ -38,6 +38,7 @@ struct kp_why {
 struct kp_engine_config {
 	const char *db;        /* SQLite file path */
 	bool test_clock;       /* allow kp_engine_set_clock */
+	bool test_retry;       /* tests: every batch runs twice (kp_writer_lose_first_attempts) */
 	size_t queue_cap;      /* writer queue bound; 0 = default 4096 */
 	size_t batch_max;      /* jobs per group commit; 0 = default 512 */
 	size_t readers;        /* reader connections; 0 = default 8 */

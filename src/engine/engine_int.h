@@ -160,4 +160,15 @@ int release_expired_holds(struct kp_engine *e, int64_t now, int64_t *count);
 int find_member(struct kp_conn *c, enum kp_member_ref who, const char *value,
 		struct kp_member_row *out, struct kp_why *why);
 
+/*
+ * The writer may run a job again (writer.h; PostgreSQL: its batch lost a
+ * race, and every job of it runs again): a job that answers with JSON starts
+ * by dropping what an earlier run answered.
+ */
+static inline void job_answer_drop(json_t **answer)
+{
+	json_decref(*answer);
+	*answer = NULL;
+}
+
 #endif

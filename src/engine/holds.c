@@ -123,6 +123,7 @@ static int store_answer(struct kp_conn *c, int64_t purchase_id, const json_t *an
 static int confirm_run(struct kp_conn *c, void *arg)
 {
 	struct hold_job *j = arg;
+	job_answer_drop(&j->answer);
 	struct kp_purchase_row p;
 	json_t *a = NULL;
 	int rc = find_hold(c, j, true, &p, &a);
@@ -221,6 +222,7 @@ static int give_back_reservations(struct kp_conn *c, const struct kp_purchase_ro
 static int cancel_run(struct kp_conn *c, void *arg)
 {
 	struct hold_job *j = arg;
+	job_answer_drop(&j->answer);
 	struct kp_purchase_row p;
 	json_t *held = NULL, *balance = NULL;
 	struct give_back back;

@@ -62,6 +62,7 @@ struct cert_job {
 static int cert_run(struct kp_conn *c, void *arg)
 {
 	struct cert_job *j = arg;
+	job_answer_drop(&j->answer);
 	int rc = j->idem ? idem_replay(c, j->idem, &j->answer, &j->status, j->why) : KP_ENOTFOUND;
 	if (rc != KP_ENOTFOUND)
 		return rc;
@@ -182,6 +183,7 @@ static int insert_batch(struct kp_conn *c, struct coupon_job *j, json_t *codes)
 static int coupon_run(struct kp_conn *c, void *arg)
 {
 	struct coupon_job *j = arg;
+	job_answer_drop(&j->answer);
 	int rc = j->idem ? idem_replay(c, j->idem, &j->answer, &j->status, j->why) : KP_ENOTFOUND;
 	if (rc != KP_ENOTFOUND)
 		return rc;

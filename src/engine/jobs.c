@@ -23,6 +23,9 @@ struct batch_job {
 	int64_t now;
 	const int64_t *ids;
 	size_t n;
+	/* What this batch did. The writer may run a batch again (writer.h): each
+	 * run starts it afresh, and only a committed batch's counts reach the report. */
+	struct kp_jobs_report counts;
 	struct kp_jobs_report *report;
 };
 
@@ -98,12 +101,12 @@ static int lots_member(struct kp_conn *c, struct batch_job *j, int64_t id)
 	if (!rc)
 		rc = remind(c, &ms, p->utc_offset_s, j->now,
 			    j->now + p->remind_days_before * KP_SECONDS_PER_DAY,
-			    &j->report->reminders);
+			    &j->counts.reminders);
 	if (!rc)
-		rc = apply_thresholds(c, p, &ms, j->now, NULL, &j->report->certificates_issued);
+		rc = apply_thresholds(c, p, &ms, j->now, NULL, &j->counts.certificates_issued);
 	if (!rc) {
-		j->report->expired_points += expired;
-		j->report->activated_points += activated;
+		j->counts.expired_points += expired;
+		j->counts.activated_points += activated;
 	}
 	free(plan.postings);
 	member_state_release(&ms);
@@ -113,6 +116,7 @@ static int lots_member(struct kp_conn *c, struct batch_job *j, int64_t id)
 static int lots_batch_run(struct kp_conn *c, void *arg)
 {
 	struct batch_job *j = arg;
+	j->counts = (struct kp_jobs_report){0};
 	for (size_t i = 0; i < j->n; i++) {
 		int rc = lots_member(c, j, j->ids[i]);
 		if (rc)
@@ -137,14 +141,15 @@ static int review_member(struct kp_conn *c, struct batch_job *j, int64_t id)
 	ms.tier = effective_tier(p, &row, ms.basis_spend);
 	int reached = kp_rules_tier_for_spend(p, ms.basis_spend);
 	if (reached < ms.tier)
-		j->report->tier_downgrades++;
-	j->report->tier_reviews++;
+		j->counts.tier_downgrades++;
+	j->counts.tier_reviews++;
 	return set_tier(c, p, &ms, reached, j->now, "review");
 }
 
 static int review_batch_run(struct kp_conn *c, void *arg)
 {
 	struct batch_job *j = arg;
+	j->counts = (struct kp_jobs_report){0};
 	for (size_t i = 0; i < j->n; i++) {
 		int rc = review_member(c, j, j->ids[i]);
 		if (rc)
@@ -170,6 +175,17 @@ static int list_all(struct kp_conn *c, const struct batch_job *j, int64_t after,
 	return c->ops->member_ids(c, after, ids, cap, n);
 }
 
+/* A committed batch's counts, added to the report. */
+static void add_counts(struct kp_jobs_report *to, const struct kp_jobs_report *batch)
+{
+	to->expired_points += batch->expired_points;
+	to->activated_points += batch->activated_points;
+	to->reminders += batch->reminders;
+	to->certificates_issued += batch->certificates_issued;
+	to->tier_reviews += batch->tier_reviews;
+	to->tier_downgrades += batch->tier_downgrades;
+}
+
 /* List members on a reader, batch by batch, and run each batch on the writer. */
 static int for_members(struct kp_engine *e, struct batch_job *j, list_fn list, kp_write_fn run)
 {
@@ -189,6 +205,8 @@ static int for_members(struct kp_engine *e, struct batch_job *j, list_fn list, k
 		}
 		if (rc)
 			return rc;
+		if (n > 0)
+			add_counts(j->report, &j->counts);
 		after = n ? ids[n - 1] : after;
 	} while (n == BATCH);
 	return 0;

@@ -124,6 +124,7 @@ static json_t *key_answer(const struct kp_key_row *row, const char *secret)
 static int key_run(struct kp_conn *c, void *arg)
 {
 	struct key_job *j = arg;
+	job_answer_drop(&j->replayed);
 	if (j->idem) {
 		int status, rc = idem_replay(c, j->idem, &j->replayed, &status, j->why);
 		if (rc != KP_ENOTFOUND)

@@ -195,6 +195,7 @@ static int insert_member(struct kp_conn *c, struct create_job *j, struct kp_memb
 static int create_run(struct kp_conn *c, void *arg)
 {
 	struct create_job *j = arg;
+	job_answer_drop(&j->answer);
 	if (j->idem) {
 		int rc = idem_replay(c, j->idem, &j->answer, &j->status, j->why);
 		if (rc != KP_ENOTFOUND)

@@ -95,6 +95,7 @@ struct partner_job {
 static int partner_run(struct kp_conn *c, void *arg)
 {
 	struct partner_job *j = arg;
+	job_answer_drop(&j->answer);
 	const struct kp_partner_change *ch = j->ch;
 	int rc = 0;
 	if (j->idem) {

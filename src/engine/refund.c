@@ -287,10 +287,7 @@ static void sum_refund(const struct kp_purchase_line_row *lines, struct line_ref
 static int refund_run(struct kp_conn *c, void *arg)
 {
 	struct refund_job *j = arg;
-	/* The writer may run a job again (PostgreSQL: its batch lost a race):
-	 * drop what an earlier attempt answered. */
-	json_decref(j->answer);
-	j->answer = NULL;
+	job_answer_drop(&j->answer);
 	j->replay = false;
 	int rc = replay(c, j);
 	if (rc != KP_ENOTFOUND)

@@ -29,6 +29,7 @@ struct kp_writer {
 	struct job *head, *tail;
 	size_t depth, cap, batch_max;
 	bool stopping;
+	bool lose_first_attempts; /* kp_writer_lose_first_attempts (tests) */
 	/* The sync thread, when the store's commits need sync_log (store.h):
 	 * the jobs of committed batches waiting for it, oldest first. */
 	bool pipelined;
@@ -95,9 +96,10 @@ static int run_repeatable(struct kp_conn *c, struct job *first, struct job *end)
 }
 
 /* One attempt at a batch: KP_ERETRY when a job or the commit met a
- * serialization failure or a deadlock (PostgreSQL), RUN_AGAIN when a
- * repeatable job failed after writing; in both cases nothing is stored. */
-static int run_attempt(struct kp_conn *c, struct job *batch)
+ * serialization failure or a deadlock (PostgreSQL), or when told to lose it
+ * (kp_writer_lose_first_attempts); RUN_AGAIN when a repeatable job failed
+ * after writing; in all those cases nothing is stored. */
+static int run_attempt(struct kp_conn *c, struct job *batch, bool lose)
 {
 	int rc = c->ops->begin(c);
 	bool counted = changes(c) >= 0; /* else every job is guarded */
@@ -125,7 +127,7 @@ static int run_attempt(struct kp_conn *c, struct job *batch)
 	if (!rc && !c->ops->in_transaction(c))
 		rc = KP_EBUSY;
 	if (!rc)
-		rc = c->ops->commit(c);
+		rc = lose ? KP_ERETRY : c->ops->commit(c);
 	if (rc)
 		c->ops->rollback(c);
 	return rc;
@@ -163,9 +165,11 @@ static void reset_jobs(struct job *batch, bool forget_excluded)
  * serialization race is rolled back whole and run again (the jobs are
  * functions of the database, they compute their answers again), at most
  * RETRY_MAX times.
- * SQLite never answers KP_ERETRY: one writer per database.
+ * SQLite never answers KP_ERETRY: one writer per database. With lose_first
+ * (tests), the first attempt that would commit is rolled back instead, as a
+ * lost race is, and the batch runs again at once.
  */
-static bool run_batch(struct kp_writer *w, struct job *batch)
+static bool run_batch(struct kp_writer *w, struct job *batch, bool lose_first)
 {
 	struct kp_conn *c = w->conn;
 	unsigned attempt = 0;
@@ -174,7 +178,14 @@ static bool run_batch(struct kp_writer *w, struct job *batch)
 		jobs++;
 	int rc;
 	for (;;) {
-		rc = run_attempt(c, batch);
+		rc = run_attempt(c, batch, lose_first);
+		if (rc == KP_ERETRY && lose_first) {
+			lose_first = false;
+			w->retries++;
+			reset_jobs(batch, true);
+			excluded = 0;
+			continue;
+		}
 		if (rc == RUN_AGAIN) {
 			excluded++;
 			assert(excluded <= jobs);
@@ -317,8 +328,9 @@ static void *writer_main(void *arg)
 			break; /* stopping, and everything queued has run */
 		size_t n;
 		struct job *batch = take_batch(w, &n);
+		bool lose_first = w->lose_first_attempts;
 		pthread_mutex_unlock(&w->lock);
-		bool committed = run_batch(w, batch);
+		bool committed = run_batch(w, batch, lose_first);
 		pthread_mutex_lock(&w->lock);
 		if (committed) {
 			w->stats.commits++;
@@ -425,6 +437,13 @@ int kp_writer_submit(struct kp_writer *w, kp_write_fn fn, void *arg)
 	pthread_mutex_unlock(&w->lock);
 	pthread_cond_destroy(&j.done_cond);
 	return j.rc;
+}
+
+void kp_writer_lose_first_attempts(struct kp_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->lose_first_attempts = true;
+	pthread_mutex_unlock(&w->lock);
 }
 
 void kp_writer_stats(struct kp_writer *w, struct kp_writer_stats *out)

@@ -79,6 +79,15 @@ typedef void (*kp_write_done)(void *arg, int rc);
 void kp_writer_submit_async(struct kp_writer *w, enum kp_job_kind kind, kp_write_fn fn, void *arg,
 			    kp_write_done done);
 
+/*
+ * Tests only: from now on every batch's first attempt runs its jobs and is
+ * then rolled back instead of committed, as PostgreSQL rolls back a batch
+ * that lost a serialization race, and the batch runs again at once. On
+ * SQLite, where no race is ever lost, this runs the path every job must
+ * survive: run twice, it must store and answer exactly what one run would.
+ */
+void kp_writer_lose_first_attempts(struct kp_writer *w);
+
 struct kp_writer_stats {
 	uint64_t commits;     /* transactions committed */
 	uint64_t jobs;        /* jobs those transactions carried */

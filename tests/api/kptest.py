@@ -32,6 +32,11 @@ import urllib.parse
 
 BIN = os.environ.get("KOPILKA_BIN", "./kopilka")
 
+# KOPILKA_TEST_RETRY=1 starts every server with --test-retry: each group
+# commit's first attempt is rolled back and run again, the path a batch takes on
+# PostgreSQL after a lost serialization race. Every answer must stay the same.
+RETRY = os.environ.get("KOPILKA_TEST_RETRY", "0") == "1"
+
 # KOPILKA_TEST_DB=postgres runs every server on a fresh PostgreSQL database
 # (CREATE DATABASE kp_<random>, dropped at exit) of the cluster at
 # $KOPILKA_PG_URI, or of a throw-away cluster started here (tests/pg/start.sh)
@@ -330,6 +335,8 @@ class Server:
                 "--listen", "127.0.0.1:%d" % self.port, "--admin-key", self.admin_key]
         if test_clock:
             argv.append("--test-clock")
+        if RETRY:
+            argv.append("--test-retry")
         argv.extend(extra_args)  # e.g. ("--auth-failures", "5")
         self.proc = subprocess.Popen(argv, stdout=self.stdout, stderr=self.stderr)
         _servers.add(self)

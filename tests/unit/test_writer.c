@@ -10,6 +10,8 @@
  * commits need a sync (store.h, sync_log), a batch is answered only after a
  * sync that began after its commit, the writer commits the next batch while
  * a sync runs, and a failed sync fails the batches it was to make durable.
+ * Told to lose every first attempt (tests), it runs each batch twice and
+ * commits once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -454,6 +456,34 @@ static void test_repeatable_job_failing_after_writing(void **state)
 	assert_committed(&f, (const int[]){0, 1, 3}, 3);
 }
 
+/* kp_writer_lose_first_attempts: each batch runs, is rolled back, runs again
+ * and commits; what is committed and answered is what one run gives. */
+static void test_lost_first_attempts_run_again(void **state)
+{
+	(void)state;
+	struct fake f = FAKE_INIT(&fake_ops);
+	struct kp_writer *w;
+	assert_int_equal(kp_writer_start(&f.base, 16, 16, &w), 0);
+	kp_writer_lose_first_attempts(w);
+	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+	struct job_arg blocker = {.store = &f, .gate = &g};
+	struct job_arg jobs[3] = {{.store = &f, .number = 1, .writes = true},
+				  {.store = &f, .number = 2, .writes = true, .result = KP_EINVAL},
+				  {.store = &f, .number = 3, .writes = true}};
+	run_behind(w, &blocker, jobs, 3);
+	kp_writer_stop(w);
+	assert_int_equal(blocker.rc, 0);
+	assert_int_equal(jobs[0].rc, 0);
+	assert_int_equal(jobs[1].rc, KP_EINVAL);
+	assert_int_equal(jobs[2].rc, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(jobs[i].runs, 2);
+	assert_int_equal(f.begins, 4); /* two batches, two attempts each */
+	assert_int_equal(f.rollbacks, 2);
+	assert_int_equal(f.commits, 2);
+	assert_committed(&f, (const int[]){1, 3}, 2);
+}
+
 static void test_a_batch_holds_one_kind(void **state)
 {
 	(void)state;
@@ -599,6 +629,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch_and_savepoints),
 		cmocka_unit_test(test_lost_transaction_stops_the_batch),
+		cmocka_unit_test(test_lost_first_attempts_run_again),
 		cmocka_unit_test(test_async_told_after_commit),
 		cmocka_unit_test(test_repeatable_jobs_run_without_a_savepoint),
 		cmocka_unit_test(test_repeatable_job_failing_after_writing),
