@@ -94,11 +94,16 @@ fi
 ./kopilka init --db "$GEN" >/dev/null
 echo
 work="$DIR/work.db"
-# The kept data set leaves the page cache as it is read (iflag=nocache): a
-# server has one database file, not the copy and its original competing for
-# memory, and the full-size data set is about the size of this machine's RAM.
-# The copy is on disk before the clock starts, not being flushed meanwhile.
-dd if="$GEN" of="$work" bs=16M iflag=nocache status=none
+# The kept data set is read past the page cache (iflag=direct): a server has
+# one database file, not the copy and its original competing for memory, and
+# the full-size data set is about the size of this machine's RAM. The copy is
+# written in 4 KiB blocks (obs=4k) so that the page cache holds it as a
+# long-running server's 4 KiB reads leave it, in base pages: written in large
+# blocks, Linux 6.18's ext4 caches it in 2 MiB folios, and every 4 KiB page
+# SQLite writes then costs the kernel a walk over the folio's 512 blocks
+# (docs/performance.md, "Large folios"). The copy is on disk before the clock
+# starts, not being flushed meanwhile.
+dd if="$GEN" of="$work" ibs=16M obs=4k iflag=direct status=none
 sync "$work"
 
 # ---- 2 and 3. scale, then HTTP ----------------------------------------------
