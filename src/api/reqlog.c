@@ -10,14 +10,22 @@
 
 #define BUF_BYTES (64 * 1024)
 
+/*
+ * Two buffers: lines fill one while the other is written, so a write that
+ * waits (a slow disk, the kernel holding back a process with many dirty
+ * pages, a full pipe) holds up a request thread only once the other buffer
+ * is full too.
+ */
 struct kp_reqlog {
 	int fd;
-	pthread_mutex_t lock; /* the buffer; held while it is written, so lines keep their order */
-	pthread_cond_t wake;  /* stop */
+	pthread_mutex_t lock;       /* fill and len */
+	pthread_mutex_t write_lock; /* the write in progress; taken before lock, never under it */
+	pthread_cond_t wake;        /* stop */
 	pthread_t thread;
 	bool stopping;
+	char *fill, *spare;         /* spare: being written, or free once write_lock is */
 	size_t len;
-	char buf[BUF_BYTES];
+	char bufs[2][BUF_BYTES];
 };
 
 static void write_all(int fd, const char *p, size_t n)
@@ -33,11 +41,33 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
-/* With the lock held. */
-static void flush_locked(struct kp_reqlog *l)
+/*
+ * Called with lock held; returns with it held, though released meanwhile.
+ * Writes the lines buffered so far and then `extra` (a line too long for a
+ * buffer), after every earlier write and before every later one, while
+ * other threads fill the other buffer. No thread waits for write_lock while
+ * it holds lock: a write that waits holds up only those that need a buffer.
+ */
+static void write_out(struct kp_reqlog *l, const char *extra, size_t extra_len)
 {
-	write_all(l->fd, l->buf, l->len);
+	if (l->len == 0 && !extra)
+		return;
+	pthread_mutex_unlock(&l->lock);
+	pthread_mutex_lock(&l->write_lock); /* the earlier write is done: spare is free */
+	pthread_mutex_lock(&l->lock);
+	/* fill holds the lines added since the last swap: maybe none, when another
+	 * thread's write took the caller's while it waited. */
+	char *out = l->fill;
+	size_t n = l->len;
+	l->fill = l->spare;
+	l->spare = out;
 	l->len = 0;
+	pthread_mutex_unlock(&l->lock);
+	write_all(l->fd, out, n);
+	if (extra)
+		write_all(l->fd, extra, extra_len);
+	pthread_mutex_unlock(&l->write_lock);
+	pthread_mutex_lock(&l->lock);
 }
 
 static void *flusher_main(void *arg)
@@ -53,9 +83,9 @@ static void *flusher_main(void *arg)
 			until.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&l->wake, &l->lock, &until);
-		flush_locked(l);
+		write_out(l, NULL, 0);
 	}
-	flush_locked(l); /* stopped before it ever waited */
+	write_out(l, NULL, 0); /* stopped before it ever waited */
 	pthread_mutex_unlock(&l->lock);
 	return NULL;
 }
@@ -66,10 +96,14 @@ struct kp_reqlog *kp_reqlog_start(int fd)
 	if (!l)
 		return NULL;
 	l->fd = fd;
+	l->fill = l->bufs[0];
+	l->spare = l->bufs[1];
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_mutex_init(&l->write_lock, NULL);
 	pthread_cond_init(&l->wake, NULL);
 	if (pthread_create(&l->thread, NULL, flusher_main, l) != 0) {
 		pthread_mutex_destroy(&l->lock);
+		pthread_mutex_destroy(&l->write_lock);
 		pthread_cond_destroy(&l->wake);
 		free(l);
 		return NULL;
@@ -81,16 +115,16 @@ void kp_reqlog_line(struct kp_reqlog *l, const char *line, size_t len, bool urge
 {
 	assert(l && line);
 	pthread_mutex_lock(&l->lock);
-	if (l->len + len > sizeof l->buf)
-		flush_locked(l);
-	if (len > sizeof l->buf)
-		write_all(l->fd, line, len); /* cannot be buffered: after the lines before it */
-	else {
-		memcpy(l->buf + l->len, line, len);
+	if (len > BUF_BYTES) {
+		write_out(l, line, len); /* cannot be buffered: after the lines before it */
+	} else {
+		while (l->len + len > BUF_BYTES) /* others may fill it again while it is written */
+			write_out(l, NULL, 0);
+		memcpy(l->fill + l->len, line, len);
 		l->len += len;
+		if (urgent)
+			write_out(l, NULL, 0);
 	}
-	if (urgent)
-		flush_locked(l);
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -104,6 +138,7 @@ void kp_reqlog_stop(struct kp_reqlog *l)
 	pthread_mutex_unlock(&l->lock);
 	pthread_join(l->thread, NULL); /* it writes what is left as it ends */
 	pthread_mutex_destroy(&l->lock);
+	pthread_mutex_destroy(&l->write_lock);
 	pthread_cond_destroy(&l->wake);
 	free(l);
 }

@@ -8,7 +8,9 @@
  * written when it is full, when a line says it must not wait (an error
  * answer), every KP_REQLOG_FLUSH_MS by a thread of the log's own, and at
  * stop. Each line is written whole and lines keep their order; a process
- * killed outright loses at most the last KP_REQLOG_FLUSH_MS of lines.
+ * killed outright loses at most the last KP_REQLOG_FLUSH_MS of lines. Lines
+ * go on filling a second buffer while one is written, so a write that waits
+ * holds up no request thread unless that buffer fills too.
  */
 #ifndef KP_API_REQLOG_H
 #define KP_API_REQLOG_H

@@ -3,6 +3,8 @@
  * several threads arrive whole and each thread's in its order; an urgent
  * line is in the file when the call returns; an ordinary one within the
  * flush interval, without more lines or a stop; and everything at stop.
+ * A write that cannot go on (a full pipe) holds up no thread that only adds
+ * a line, and a line too long for the buffer comes after those before it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,11 +147,108 @@ static void test_urgent_now_others_soon(void **state)
 	file_close(&f);
 }
 
+struct urgent_line {
+	struct kp_reqlog *log;
+	const char *text;
+	bool urgent;
+	bool done; /* under done_lock */
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond;
+};
+
+static void *add_line(void *arg)
+{
+	struct urgent_line *u = arg;
+	kp_reqlog_line(u->log, u->text, strlen(u->text), u->urgent);
+	pthread_mutex_lock(&u->done_lock);
+	u->done = true;
+	pthread_cond_signal(&u->done_cond);
+	pthread_mutex_unlock(&u->done_lock);
+	return NULL;
+}
+
+/* Whether u's call returned within ms milliseconds. */
+static bool returns_within(struct urgent_line *u, long ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&u->done_lock);
+	while (!u->done && pthread_cond_timedwait(&u->done_cond, &u->done_lock, &until) == 0)
+		;
+	bool done = u->done;
+	pthread_mutex_unlock(&u->done_lock);
+	return done;
+}
+
+static void test_a_stuck_write_holds_up_no_line(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	/* The pipe is full: the log's next write waits until the test reads. */
+	int size = fcntl(p[1], F_SETPIPE_SZ, 4096);
+	assert_true(size >= 4096);
+	assert_int_equal(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
+	char fill[4096];
+	memset(fill, '.', sizeof fill);
+	ssize_t filled = 0, w;
+	while ((w = write(p[1], fill, sizeof fill)) > 0)
+		filled += w;
+	assert_int_equal(fcntl(p[1], F_SETFL, 0), 0);
+	struct kp_reqlog *log = kp_reqlog_start(p[1]);
+	assert_non_null(log);
+	struct urgent_line stuck = {log, "stuck\n", true, false, PTHREAD_MUTEX_INITIALIZER,
+				    PTHREAD_COND_INITIALIZER};
+	struct urgent_line next = {log, "next\n", false, false, PTHREAD_MUTEX_INITIALIZER,
+				   PTHREAD_COND_INITIALIZER};
+	pthread_t ts, tn;
+	pthread_create(&ts, NULL, add_line, &stuck);
+	assert_false(returns_within(&stuck, 100)); /* its write waits for the reader */
+	pthread_create(&tn, NULL, add_line, &next);
+	assert_true(returns_within(&next, 2000)); /* buffered meanwhile, not held up */
+	/* A line too long to buffer, added now, must come after both. */
+	char *longer = malloc(70 * 1024 + 2);
+	assert_non_null(longer);
+	memset(longer, 'L', 70 * 1024);
+	memcpy(longer + 70 * 1024, "\n", 2);
+	struct urgent_line big = {log, longer, false, false, PTHREAD_MUTEX_INITIALIZER,
+				  PTHREAD_COND_INITIALIZER};
+	pthread_t tb;
+	pthread_create(&tb, NULL, add_line, &big);
+	size_t want = (size_t)filled + 6 + 5 + 70 * 1024 + 1, got = 0;
+	char *text = malloc(want + 1);
+	assert_non_null(text);
+	while (got < want) {
+		ssize_t r = read(p[0], text + got, want - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	text[got] = '\0';
+	pthread_join(ts, NULL);
+	pthread_join(tn, NULL);
+	pthread_join(tb, NULL);
+	kp_reqlog_stop(log);
+	assert_memory_equal(text, fill, (size_t)filled < sizeof fill ? (size_t)filled : sizeof fill);
+	assert_memory_equal(text + filled, "stuck\nnext\n", 11);
+	assert_memory_equal(text + filled + 11, longer, 70 * 1024 + 1);
+	free(text);
+	free(longer);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines_whole_and_in_order),
 		cmocka_unit_test(test_urgent_now_others_soon),
+		cmocka_unit_test(test_a_stuck_write_holds_up_no_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
