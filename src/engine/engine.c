@@ -200,7 +200,8 @@ int kp_engine_program_put(struct kp_engine *e, const char *doc, size_t len, int6
 		kp_rules_program_free(p);
 	else
 		__atomic_store_n(&e->programs[j.version], p, __ATOMIC_RELEASE);
-	atomic_store(&e->current_version, j.version);
+	if (j.version > atomic_load(&e->current_version)) /* the watcher may have seen it first */
+		atomic_store(&e->current_version, j.version);
 	pthread_mutex_unlock(&e->programs_lock);
 	*version = j.version;
 	return 0;
@@ -228,55 +229,74 @@ int kp_engine_program_get(struct kp_engine *e, int64_t *version, char **doc)
  * copy, and every purchase waits that long. */
 #define CHECKPOINT_BEHIND_BYTES (1024 * 1024)
 
-static void *checkpointer_main(void *arg)
+static bool checkpoint_tick(void *arg)
 {
 	struct kp_engine *e = arg;
-	struct kp_conn *c = NULL;
-	char err[256];
-	if (kp_store_open(e->db, false, &c, err, sizeof err) != 0) {
-		fprintf(stderr, "kopilka: checkpointer: %s\n", err);
-		return NULL;
-	}
 	int64_t behind = 0;
-	pthread_mutex_lock(&e->checkpoint_lock);
-	while (!e->checkpoint_stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
-		if (behind <= CHECKPOINT_BEHIND_BYTES)
-			pthread_cond_timedwait(&e->checkpoint_wake, &e->checkpoint_lock, &until);
-		pthread_mutex_unlock(&e->checkpoint_lock);
-		c->ops->checkpoint(c, &behind);
-		pthread_mutex_lock(&e->checkpoint_lock);
-	}
-	pthread_mutex_unlock(&e->checkpoint_lock);
-	c->ops->checkpoint(c, &behind);
-	c->ops->close(c);
-	return NULL;
+	e->checkpoint_conn->ops->checkpoint(e->checkpoint_conn, &behind);
+	return behind > CHECKPOINT_BEHIND_BYTES;
 }
 
+/* Without a connection of its own the engine runs on: the writer bounds the log itself. */
 static int checkpointer_start(struct kp_engine *e)
 {
-	pthread_mutex_init(&e->checkpoint_lock, NULL);
-	pthread_cond_init(&e->checkpoint_wake, NULL);
-	e->checkpoint_running = pthread_create(&e->checkpointer, NULL, checkpointer_main, e) == 0;
-	return e->checkpoint_running ? 0 : KP_ENOMEM;
+	char err[256];
+	if (kp_store_open(e->db, false, &e->checkpoint_conn, err, sizeof err) != 0) {
+		fprintf(stderr, "kopilka: checkpointer: %s\n", err);
+		e->checkpoint_conn = NULL;
+		return 0;
+	}
+	int rc = kp_ticker_start(&e->checkpointer, CHECKPOINT_EVERY_MS, checkpoint_tick, e);
+	if (rc) {
+		e->checkpoint_conn->ops->close(e->checkpoint_conn);
+		e->checkpoint_conn = NULL;
+	}
+	return rc;
 }
 
 static void checkpointer_stop(struct kp_engine *e)
 {
-	if (!e->checkpoint_running)
+	if (!e->checkpoint_conn)
 		return;
-	pthread_mutex_lock(&e->checkpoint_lock);
-	e->checkpoint_stop = true;
-	pthread_cond_signal(&e->checkpoint_wake);
-	pthread_mutex_unlock(&e->checkpoint_lock);
-	pthread_join(e->checkpointer, NULL);
-	pthread_mutex_destroy(&e->checkpoint_lock);
-	pthread_cond_destroy(&e->checkpoint_wake);
-	e->checkpoint_running = false;
+	kp_ticker_stop(&e->checkpointer);
+	int64_t behind;
+	e->checkpoint_conn->ops->checkpoint(e->checkpoint_conn, &behind); /* the last batches */
+	e->checkpoint_conn->ops->close(e->checkpoint_conn);
+	e->checkpoint_conn = NULL;
+}
+
+/* ---- the program watcher ------------------------------------------------- */
+
+/*
+ * How often the engine looks for a program version that another process
+ * stored: another server on the same PostgreSQL database, or `kopilka init
+ * --program` beside a running server. A version stored here is current at once.
+ */
+#define PROGRAM_WATCH_MS 2000
+
+static bool program_watch_tick(void *arg)
+{
+	struct kp_engine *e = arg;
+	/* programs_lock before a reader, as kp_engine_program takes them */
+	pthread_mutex_lock(&e->programs_lock);
+	struct kp_conn *c;
+	if (reader_acquire(e, &c) == 0) {
+		int64_t newest = 0;
+		char *doc = NULL;
+		int rc = c->ops->program_get(c, 0, &newest, &doc);
+		free(doc);
+		if (!rc && newest > atomic_load(&e->current_version) &&
+		    newest != e->program_refused) {
+			int64_t v;
+			if (load_version(e, c, newest, &v) == 0)
+				atomic_store(&e->current_version, v);
+			else
+				e->program_refused = newest; /* load_version said why, once */
+		}
+		reader_release(e, c);
+	}
+	pthread_mutex_unlock(&e->programs_lock);
+	return false;
 }
 
 /* ---- open and close ---------------------------------------------------- */
@@ -304,7 +324,9 @@ static int open_writer(struct kp_engine *e, const struct kp_engine_config *cfg,
 		c->ops->close(c);
 	else if (cfg->test_retry)
 		kp_writer_lose_first_attempts(e->writer);
-	return rc ? rc : checkpointer_start(e);
+	if (!rc)
+		rc = checkpointer_start(e);
+	return rc ? rc : kp_ticker_start(&e->program_watcher, PROGRAM_WATCH_MS, program_watch_tick, e);
 }
 
 int kp_engine_open(const struct kp_engine_config *cfg, struct kp_engine **out, struct kp_why *why)
@@ -337,6 +359,7 @@ void kp_engine_close(struct kp_engine *e)
 {
 	if (!e)
 		return;
+	kp_ticker_stop(&e->program_watcher);
 	kp_writer_stop(e->writer);
 	checkpointer_stop(e);
 	key_cache_free(e->keys);

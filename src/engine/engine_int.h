@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "engine/engine.h"
+#include "engine/ticker.h"
 #include "engine/writer.h"
 
 #define MAX_PROGRAM_VERSIONS 4096
@@ -28,11 +29,14 @@ struct kp_engine {
 	struct kp_writer *writer;
 	struct reader_pool readers;
 
-	/* The checkpointer: copies the WAL into the database off the commit path. */
-	pthread_t checkpointer;
-	pthread_mutex_t checkpoint_lock;
-	pthread_cond_t checkpoint_wake;
-	bool checkpoint_stop, checkpoint_running;
+	/* The checkpointer: copies the WAL into the database off the commit path,
+	 * on a connection of its own (NULL: none could be opened). */
+	struct kp_ticker checkpointer;
+	struct kp_conn *checkpoint_conn;
+
+	/* The program watcher: makes current a version another process stored. */
+	struct kp_ticker program_watcher;
+	int64_t program_refused; /* the newest version, when it did not compile (watcher only) */
 
 	/* Points moved by purchases committed in this process, for /metrics. */
 	_Atomic uint64_t points_issued, points_redeemed;

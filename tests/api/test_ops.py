@@ -303,6 +303,38 @@ def summary_scenario():
     S.stop()
 
 
+def program_watch_scenario():
+    """A program version that another process stores becomes current here within
+    seconds: `kopilka init --program` beside the running server, which is also
+    what a second server's PUT /v1/program is on a shared PostgreSQL database."""
+    S = kptest.Server(PROGRAM, name="watch")
+    m = S.call("POST", "/v1/members", {"phone": "+79005550401", "consents": CONSENTS})[1]["id"]
+    quote = {"member": m, "lines": [{"sku": "toy", "qty": 1, "price": 200000}]}
+    st, q, _ = S.call("POST", "/v1/purchases/quote", quote)
+    check("watch: 5% before", (st, q.get("points_earned")), (200, 100))
+    newer = dict(PROGRAM, name="Ops, richer", earn={"percent": 10})
+    path = os.path.join(S.dir, "newer.json")
+    with open(path, "w") as f:
+        json.dump(newer, f)
+    p = subprocess.run([kptest.BIN, "init", "--db", kptest.db_uri(S.db), "--program", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    check("watch: another process stores version 2", p.returncode, 0)
+    deadline = time.monotonic() + 10
+    version = None
+    while time.monotonic() < deadline:
+        version = S.call("GET", "/v1/program")[1].get("version")
+        if version == 2:
+            break
+        time.sleep(0.2)
+    check("watch: current here within seconds", version, 2)
+    st, q, _ = S.call("POST", "/v1/purchases/quote", quote)
+    check("watch: its rules apply", (st, q.get("points_earned")), (200, 200))
+    st, c, _ = S.call("POST", "/v1/purchases", dict(quote, receipt_id="W-1"))
+    check("watch: a purchase records the version it was computed with",
+          (st, c.get("points_earned"), c.get("program_version")), (201, 200, 2))
+    S.stop()
+
+
 def main():
     S = kptest.Server(PROGRAM, name="ops")
     kptest.scenario(lambda: logs_scenario(S), "logs")
@@ -313,6 +345,7 @@ def main():
     kptest.scenario(consistent_reads_scenario, "consistent reads")
     kptest.scenario(tls_scenario, "tls")
     kptest.scenario(summary_scenario, "summary report")
+    kptest.scenario(program_watch_scenario, "a program stored by another process")
     kptest.summary()
 
 

@@ -1,0 +1,59 @@
+#include "engine/ticker.h"
+
+#include <assert.h>
+#include <time.h>
+
+#include "util/error.h"
+
+static void *ticker_main(void *arg)
+{
+	struct kp_ticker *t = arg;
+	bool again = false;
+	pthread_mutex_lock(&t->lock);
+	while (!t->stopping) {
+		if (!again) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += t->period_ms / 1000;
+			until.tv_nsec += (t->period_ms % 1000) * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&t->wake, &t->lock, &until);
+			if (t->stopping)
+				break;
+		}
+		pthread_mutex_unlock(&t->lock);
+		again = t->fn(t->arg);
+		pthread_mutex_lock(&t->lock);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+int kp_ticker_start(struct kp_ticker *t, long period_ms, kp_tick_fn fn, void *arg)
+{
+	assert(t && period_ms > 0 && fn);
+	*t = (struct kp_ticker){.period_ms = period_ms, .fn = fn, .arg = arg};
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->wake, NULL);
+	t->running = pthread_create(&t->thread, NULL, ticker_main, t) == 0;
+	if (!t->running) {
+		pthread_mutex_destroy(&t->lock);
+		pthread_cond_destroy(&t->wake);
+	}
+	return t->running ? 0 : KP_ENOMEM;
+}
+
+void kp_ticker_stop(struct kp_ticker *t)
+{
+	if (!t->running)
+		return;
+	pthread_mutex_lock(&t->lock);
+	t->stopping = true;
+	pthread_cond_signal(&t->wake);
+	pthread_mutex_unlock(&t->lock);
+	pthread_join(t->thread, NULL);
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->wake);
+	t->running = false;
+}

@@ -1,0 +1,33 @@
+/*
+ * ticker.h — a thread that calls a function every so often until stopped.
+ *
+ * The engine's housekeeping (the checkpointer, the program watcher) runs
+ * this way: fn(arg) is called every period_ms, or again at once while it
+ * returns true (work left over), and not after kp_ticker_stop returned.
+ */
+#ifndef KP_ENGINE_TICKER_H
+#define KP_ENGINE_TICKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+typedef bool (*kp_tick_fn)(void *arg);
+
+struct kp_ticker {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* stop */
+	bool stopping, running;
+	long period_ms;
+	kp_tick_fn fn;
+	void *arg;
+};
+
+/* Start calling fn(arg); 0, or KP_ENOMEM when no thread could be made. */
+int kp_ticker_start(struct kp_ticker *t, long period_ms, kp_tick_fn fn, void *arg);
+
+/* Wake the thread and wait for it to end (a call in progress finishes first).
+ * A ticker never started, or already stopped, is left as it is. */
+void kp_ticker_stop(struct kp_ticker *t);
+
+#endif

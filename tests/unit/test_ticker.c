@@ -1,0 +1,85 @@
+/*
+ * test_ticker.c — engine/ticker.h: the function is called every period, at
+ * once again while it says there is work left, never after stop returned;
+ * stopping a ticker that never started does nothing.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "engine/ticker.h"
+
+struct counter {
+	atomic_int calls;
+	int busy_calls; /* the first this many calls say there is more to do */
+};
+
+static bool count(void *arg)
+{
+	struct counter *c = arg;
+	return atomic_fetch_add(&c->calls, 1) + 1 <= c->busy_calls;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&t, NULL);
+}
+
+static void test_called_every_period(void **state)
+{
+	(void)state;
+	struct counter c = {0};
+	struct kp_ticker t;
+	assert_int_equal(kp_ticker_start(&t, 20, count, &c), 0);
+	sleep_ms(300);
+	kp_ticker_stop(&t);
+	int calls = atomic_load(&c.calls);
+	assert_true(calls >= 3);  /* ~15 on an idle machine; a loaded one is slower */
+	assert_true(calls <= 16); /* never faster than the period */
+	sleep_ms(60);
+	assert_int_equal(atomic_load(&c.calls), calls); /* none after stop */
+	kp_ticker_stop(&t); /* stopped already: nothing */
+}
+
+static void test_again_at_once_while_busy(void **state)
+{
+	(void)state;
+	struct counter c = {.busy_calls = 1000};
+	struct kp_ticker t;
+	assert_int_equal(kp_ticker_start(&t, 60000, count, &c), 0);
+	/* The first call comes after one period (a minute): only a stop would end the wait. */
+	sleep_ms(50);
+	assert_int_equal(atomic_load(&c.calls), 0);
+	kp_ticker_stop(&t);
+	assert_int_equal(atomic_load(&c.calls), 0);
+	/* With a short period, the busy calls follow each other without waiting. */
+	assert_int_equal(kp_ticker_start(&t, 10, count, &c), 0);
+	for (int i = 0; i < 200 && atomic_load(&c.calls) < 1001; i++)
+		sleep_ms(10);
+	kp_ticker_stop(&t);
+	assert_true(atomic_load(&c.calls) > 1000); /* 1,000 calls in far less than 1,000 periods */
+}
+
+static void test_stop_without_start(void **state)
+{
+	(void)state;
+	struct kp_ticker t = {0};
+	kp_ticker_stop(&t);
+	assert_false(t.running);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_called_every_period),
+		cmocka_unit_test(test_again_at_once_while_busy),
+		cmocka_unit_test(test_stop_without_start),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
