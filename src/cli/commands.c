@@ -4,7 +4,6 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "api/server.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "engine/ticker.h"
 #include "util/error.h"
 #include "util/timeutil.h"
 
@@ -205,60 +205,16 @@ static int open_engine(const struct options *o, struct kp_engine **e)
 	return 0;
 }
 
-/* The scheduler: runs the due jobs every `every_s` seconds until stopped. */
-struct scheduler {
-	struct kp_engine *engine;
-	long every_s;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;
-};
-
-static void *scheduler_main(void *arg)
+/* The scheduler: runs the due jobs on a ticker every `--jobs-every` seconds. */
+static bool run_due_jobs(void *arg)
 {
-	struct scheduler *s = arg;
-	pthread_mutex_lock(&s->lock);
-	while (!s->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += s->every_s;
-		pthread_cond_timedwait(&s->wake, &s->lock, &until);
-		if (s->stop)
-			break;
-		pthread_mutex_unlock(&s->lock);
-		struct kp_jobs_report r;
-		struct kp_why why = {""};
-		int rc = kp_engine_jobs_run(s->engine, &r, &why);
-		if (rc)
-			fprintf(stderr, "kopilka: jobs: %s\n", why.text[0] ? why.text : kp_strerror(rc));
-		pthread_mutex_lock(&s->lock);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return NULL;
-}
-
-static int scheduler_start(struct scheduler *s, struct kp_engine *e, long every_s)
-{
-	memset(s, 0, sizeof *s);
-	s->engine = e;
-	s->every_s = every_s;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->wake, NULL);
-	return every_s > 0 ? pthread_create(&s->thread, NULL, scheduler_main, s) : 0;
-}
-
-static void scheduler_stop(struct scheduler *s)
-{
-	if (s->every_s > 0) {
-		pthread_mutex_lock(&s->lock);
-		s->stop = true;
-		pthread_cond_signal(&s->wake);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->thread, NULL);
-	}
-	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->wake);
+	struct kp_engine *e = arg;
+	struct kp_jobs_report r;
+	struct kp_why why = {""};
+	int rc = kp_engine_jobs_run(e, &r, &why);
+	if (rc)
+		fprintf(stderr, "kopilka: jobs: %s\n", why.text[0] ? why.text : kp_strerror(rc));
+	return false;
 }
 
 static int wait_for_signal(void)
@@ -311,14 +267,14 @@ int kp_cmd_serve(int argc, char **argv)
 		fprintf(stderr, "kopilka: %s\n", why.text);
 	/* With a test clock, jobs run when the test asks, unless told otherwise. */
 	long every_s = o.jobs_every_s >= 0 ? o.jobs_every_s : o.test_clock ? 0 : 60;
-	struct scheduler sched;
-	if (!rc && (rc = scheduler_start(&sched, e, every_s)))
+	struct kp_ticker sched = {0};
+	if (!rc && every_s > 0 && (rc = kp_ticker_start(&sched, every_s * 1000, run_due_jobs, e)))
 		fprintf(stderr, "kopilka: cannot start the job scheduler\n");
 	if (!rc) {
 		log_event("serving", so.tls_cert ? "https" : "http", o.listen);
 		int sig = wait_for_signal();
 		log_event("stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
-		scheduler_stop(&sched);
+		kp_ticker_stop(&sched);
 	}
 	kp_server_stop(s);
 	kp_engine_close(e);

@@ -1,9 +1,10 @@
 /*
  * ticker.h — a thread that calls a function every so often until stopped.
  *
- * The engine's housekeeping (the checkpointer, the program watcher) runs
- * this way: fn(arg) is called every period_ms, or again at once while it
- * returns true (work left over), and not after kp_ticker_stop returned.
+ * The engine's housekeeping (the checkpointer, the program watcher) and
+ * serve's job scheduler run this way: fn(arg) is called every period_ms, or
+ * again at once while it returns true (work left over), and not after
+ * kp_ticker_stop returned.
  */
 #ifndef KP_ENGINE_TICKER_H
 #define KP_ENGINE_TICKER_H

@@ -1,6 +1,7 @@
 """Operations: structured logs with request ids, GET /metrics, graceful
-shutdown on SIGTERM, HTTPS with --tls-cert/--tls-key, and purchases that
-wait for the writer without holding a server thread (--threads 1).
+shutdown on SIGTERM, HTTPS with --tls-cert/--tls-key, purchases that
+wait for the writer without holding a server thread (--threads 1), the job
+scheduler (--jobs-every), and a program stored by another process.
 
 Run: KOPILKA_BIN=./kopilka python3 tests/api/test_ops.py
 """
@@ -303,6 +304,30 @@ def summary_scenario():
     S.stop()
 
 
+def scheduler_scenario():
+    """serve --jobs-every 1 runs the due jobs by itself: points past their expiry are
+    burnt within seconds (the ledger's expiry entries, in the summary report), with
+    no call to /v1/admin/jobs/run."""
+    S = kptest.Server({"earn": {"percent": 5}, "burn": {"max_percent": 50},
+                       "expiry": {"days": 30}}, name="scheduler",
+                      extra_args=("--jobs-every", "1"))
+    S.set_clock("2027-01-10T10:00:00Z")
+    m = S.call("POST", "/v1/members", {"phone": "+79005550501", "consents": CONSENTS})[1]["id"]
+    st, c, _ = S.call("POST", "/v1/purchases", basket("SC-1", m, 200000))
+    check("scheduler: the purchase earns 100", (st, c.get("points_earned")), (201, 100))
+    S.set_clock("2027-02-15T10:00:00Z")
+    path = "/v1/reports/summary?from=2027-02-01&to=2027-02-28"
+    deadline = time.monotonic() + 10
+    expired = None
+    while time.monotonic() < deadline:
+        expired = S.call("GET", path)[1].get("points_expired")
+        if expired == 100:
+            break
+        time.sleep(0.2)
+    check("scheduler: the 100 points expire by themselves within seconds", expired, 100)
+    S.stop()
+
+
 def program_watch_scenario():
     """A program version that another process stores becomes current here within
     seconds: `kopilka init --program` beside the running server, which is also
@@ -346,6 +371,7 @@ def main():
     kptest.scenario(tls_scenario, "tls")
     kptest.scenario(summary_scenario, "summary report")
     kptest.scenario(program_watch_scenario, "a program stored by another process")
+    kptest.scenario(scheduler_scenario, "the job scheduler")
     kptest.summary()
 
 
