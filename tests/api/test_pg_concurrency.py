@@ -15,6 +15,9 @@ idempotency key). At the end:
     balance ≥ 0;
   - `kopilka verify` passes (the sum of all balances is zero).
 
+Scenario "program put": a PUT /v1/program on one server is current on the
+other within seconds.
+
 Scenario "outage": the cluster stops; the server keeps running and answers
 503 with Retry-After; the cluster starts again and the server recovers by
 itself.
@@ -204,7 +207,34 @@ def outage():
     A.stop()
 
 
+def program_put():
+    """PUT /v1/program on one server: the other server on the same database takes the
+    new version up within seconds, and computes with it."""
+    A = kptest.Server(PROGRAM, test_clock=False, name="put-A")
+    B = kptest.Server(PROGRAM, test_clock=False, name="put-B", db=A.db)
+    st, m, _ = B.call("POST", "/v1/members", {"phone": "+79110000003",
+                                               "consents": {"personal_data": True}})
+    quote = {"member": m["id"], "lines": [{"sku": "tv", "qty": 1, "price": 100000}]}
+    check("program put: B earns 5% + 10 before", B.call("POST", "/v1/purchases/quote", quote)[1]
+          .get("points_earned"), 60)
+    st, v, _ = A.call("PUT", "/v1/program", dict(PROGRAM, earn={"percent": 10}))
+    check("program put: A stores version 2", (st, v.get("version")), (200, 2))
+    deadline = time.monotonic() + 10
+    version = None
+    while time.monotonic() < deadline:
+        version = B.call("GET", "/v1/program")[1].get("version")
+        if version == 2:
+            break
+        time.sleep(0.2)
+    check("program put: B's current version within seconds", version, 2)
+    check("program put: B earns 10% + 10 now", B.call("POST", "/v1/purchases/quote", quote)[1]
+          .get("points_earned"), 110)
+    B.stop()
+    A.stop()
+
+
 if __name__ == "__main__":
     kptest.scenario(races, "races: two servers, 16 clients, one killed")
+    kptest.scenario(program_put, "a program put on one server reaches the other")
     kptest.scenario(outage, "outage: 503 while PostgreSQL is down, recovery after")
     kptest.summary()
