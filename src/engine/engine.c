@@ -101,30 +101,37 @@ void snapshot_release(struct kp_engine *e, struct kp_conn *c)
 
 /* ---- programs ---------------------------------------------------------- */
 
-/* Compile and cache a stored version; the caller holds programs_lock. */
+/* Compile version v's stored document and cache it, unless it is cached; the
+ * caller holds programs_lock. */
+static int cache_version(struct kp_engine *e, int64_t v, const char *doc)
+{
+	if (v > MAX_PROGRAM_VERSIONS)
+		return KP_ETOOLARGE;
+	if (e->programs[v])
+		return 0;
+	char err[320];
+	struct kp_program *p = NULL;
+	int rc = kp_rules_program_compile(doc, strlen(doc), &p, err, sizeof err);
+	if (!rc) /* published whole: readers look without the lock */
+		__atomic_store_n(&e->programs[v], p, __ATOMIC_RELEASE);
+	else
+		fprintf(stderr, "kopilka: stored program version %lld: %s\n", (long long)v, err);
+	return rc;
+}
+
+/* Read a stored version (0: the newest) and cache it; the caller holds programs_lock. */
 static int load_version(struct kp_engine *e, struct kp_conn *c, int64_t version,
 			int64_t *version_out)
 {
-	char *doc = NULL, err[320];
+	char *doc = NULL;
 	int64_t v;
 	int rc = c->ops->program_get(c, version, &v, &doc);
 	if (rc)
 		return rc == KP_ENOTFOUND && version == 0 ? KP_ENOPROGRAM : rc;
-	if (v > MAX_PROGRAM_VERSIONS) {
-		free(doc);
-		return KP_ETOOLARGE;
-	}
-	if (!e->programs[v]) {
-		struct kp_program *p = NULL;
-		rc = kp_rules_program_compile(doc, strlen(doc), &p, err, sizeof err);
-		if (!rc) /* published whole: readers look without the lock */
-			__atomic_store_n(&e->programs[v], p, __ATOMIC_RELEASE);
-		if (rc)
-			fprintf(stderr, "kopilka: stored program version %lld: %s\n",
-				(long long)v, err);
-	}
+	rc = cache_version(e, v, doc);
 	free(doc);
-	*version_out = v;
+	if (rc != KP_ETOOLARGE)
+		*version_out = v;
 	return rc;
 }
 
@@ -284,16 +291,15 @@ static bool program_watch_tick(void *arg)
 		int64_t newest = 0;
 		char *doc = NULL;
 		int rc = c->ops->program_get(c, 0, &newest, &doc);
-		free(doc);
+		reader_release(e, c);
 		if (!rc && newest > atomic_load(&e->current_version) &&
 		    newest != e->program_refused) {
-			int64_t v;
-			if (load_version(e, c, newest, &v) == 0)
-				atomic_store(&e->current_version, v);
+			if (cache_version(e, newest, doc) == 0)
+				atomic_store(&e->current_version, newest);
 			else
-				e->program_refused = newest; /* load_version said why, once */
+				e->program_refused = newest; /* cache_version said why, once */
 		}
-		reader_release(e, c);
+		free(doc);
 	}
 	pthread_mutex_unlock(&e->programs_lock);
 	return false;
