@@ -159,6 +159,17 @@ def check(name, got, expected):
     return _record(ok, name, "got %s, expected %s" % (_short(got), _short(expected)))
 
 
+def eventually(read, want, seconds=10):
+    """read() until it gives want or `seconds` have passed; returns its last value,
+    for a check of something a server does by itself within a few seconds."""
+    deadline = time.monotonic() + seconds
+    got = read()
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.2)
+        got = read()
+    return got
+
+
 def check_true(name, cond, detail=""):
     """Pass when cond is true; detail says what was seen when it is not."""
     return _record(bool(cond), name, detail or "condition is false")

@@ -219,13 +219,7 @@ def program_put():
           .get("points_earned"), 60)
     st, v, _ = A.call("PUT", "/v1/program", dict(PROGRAM, earn={"percent": 10}))
     check("program put: A stores version 2", (st, v.get("version")), (200, 2))
-    deadline = time.monotonic() + 10
-    version = None
-    while time.monotonic() < deadline:
-        version = B.call("GET", "/v1/program")[1].get("version")
-        if version == 2:
-            break
-        time.sleep(0.2)
+    version = kptest.eventually(lambda: B.call("GET", "/v1/program")[1].get("version"), 2)
     check("program put: B's current version within seconds", version, 2)
     check("program put: B earns 10% + 10 now", B.call("POST", "/v1/purchases/quote", quote)[1]
           .get("points_earned"), 110)
