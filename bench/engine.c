@@ -24,6 +24,12 @@
  * reads, no ledger: the rows alone. The rows are consistent (verify still
  * holds). The engine can pass this "ceiling": its writer computes the next
  * batch while the last one is synced, and one thread here cannot.
+ *
+ * Beside the rates, the CPU time each of the engine's threads used in phase
+ * 1 (by their names, /proc/self/task), per purchase: on a shared, noisy
+ * machine the rate of one run swings by a third, while the writer's CPU per
+ * purchase, the cost that bounds the rate once the writer is busy, moves
+ * little; compare changes by it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -34,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "engine/engine.h"
@@ -42,6 +50,59 @@
 #include "workload.h"
 
 #define MAX_THREADS 256
+
+/* ---- CPU time by thread ------------------------------------------------- */
+
+/* The threads of interest, by the names the engine gives them. */
+static const char *const cpu_threads[] = {"kp-writer", "kp-sync", "kp-checkpoint"};
+enum { CPU_WRITER, CPU_SYNC, CPU_CHECKPOINT, CPU_PROCESS, CPU_N };
+
+/* CPU seconds (user + system) of this process's threads called name. */
+static double threads_cpu_s(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return 0;
+	double ticks = 0;
+	struct dirent *t;
+	while ((t = readdir(d))) {
+		char path[300], comm[32] = "", stat[1024];
+		if (t->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", t->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread ended meanwhile */
+		size_t len = strlen(name);
+		bool named = fgets(comm, sizeof comm, f) && strncmp(comm, name, len) == 0 &&
+			     (comm[len] == '\n' || comm[len] == 0);
+		fclose(f);
+		snprintf(path, sizeof path, "/proc/self/task/%s/stat", t->d_name);
+		if (!named || !(f = fopen(path, "r")))
+			continue;
+		size_t n = fread(stat, 1, sizeof stat - 1, f);
+		fclose(f);
+		stat[n] = 0;
+		/* utime and stime: the 12th and 13th fields after the ")" ending comm */
+		const char *p = strrchr(stat, ')');
+		unsigned long long utime, stime;
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+				&utime, &stime) == 2)
+			ticks += (double)(utime + stime);
+	}
+	closedir(d);
+	return ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void cpu_sample(double out[CPU_N])
+{
+	for (int i = 0; i < CPU_PROCESS; i++)
+		out[i] = threads_cpu_s(cpu_threads[i]);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	out[CPU_PROCESS] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+			   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 /* ---- phase 1: the engine ------------------------------------------------ */
 
@@ -135,6 +196,7 @@ static void *feeder(void *arg)
 struct result {
 	double per_s, batch, seconds;
 	long long ok, failed;
+	double cpu_us[CPU_N]; /* CPU microseconds per purchase, by thread (phase 1) */
 };
 
 static int run_engine(struct run *r, const char *db, int threads, int inflight, double seconds,
@@ -150,6 +212,8 @@ static int run_engine(struct run *r, const char *db, int threads, int inflight, 
 	pthread_t th[MAX_THREADS];
 	struct kp_engine_stats before, after;
 	kp_engine_stats(r->e, &before);
+	double cpu_before[CPU_N], cpu_after[CPU_N];
+	cpu_sample(cpu_before);
 	double t0 = now_s();
 	sem_init(&r->slots, 0, (unsigned)inflight);
 	for (int i = 0; i < threads; i++)
@@ -163,6 +227,7 @@ static int run_engine(struct run *r, const char *db, int threads, int inflight, 
 		sem_wait(&r->slots);
 	sem_destroy(&r->slots);
 	double t = now_s() - t0;
+	cpu_sample(cpu_after);
 	kp_engine_stats(r->e, &after);
 	long long commits = (long long)(after.commits - before.commits);
 	kp_engine_close(r->e);
@@ -170,6 +235,9 @@ static int run_engine(struct run *r, const char *db, int threads, int inflight, 
 	out->seconds = t;
 	out->per_s = (double)out->ok / t;
 	out->batch = commits > 0 ? (double)(out->ok + out->failed) / (double)commits : 1;
+	long long done = out->ok + out->failed;
+	for (int i = 0; i < CPU_N; i++)
+		out->cpu_us[i] = done ? (cpu_after[i] - cpu_before[i]) * 1e6 / (double)done : 0;
 	return 0;
 }
 
@@ -385,7 +453,13 @@ int main(int argc, char **argv)
 	printf("| raw SQLite inserts, same rows | 1 | 1 | %lld | 0 | %.1f | %.0f | %d |\n", raw.ok,
 	       raw.seconds, raw.per_s, batch);
 	printf("| engine / raw | | | | | | %.2f | |\n", eng.per_s / raw.per_s);
-	printf("result: engine_per_s=%.0f raw_per_s=%.0f batch=%.1f ratio=%.3f failed=%lld\n",
-	       eng.per_s, raw.per_s, eng.batch, eng.per_s / raw.per_s, eng.failed);
+	printf("\n| engine CPU per purchase | writer | sync | checkpointer | whole process |\n");
+	printf("|---|---:|---:|---:|---:|\n");
+	printf("| µs | %.1f | %.1f | %.1f | %.1f |\n", eng.cpu_us[CPU_WRITER], eng.cpu_us[CPU_SYNC],
+	       eng.cpu_us[CPU_CHECKPOINT], eng.cpu_us[CPU_PROCESS]);
+	printf("result: engine_per_s=%.0f raw_per_s=%.0f batch=%.1f ratio=%.3f failed=%lld "
+	       "writer_us=%.1f checkpointer_us=%.1f process_us=%.1f\n",
+	       eng.per_s, raw.per_s, eng.batch, eng.per_s / raw.per_s, eng.failed,
+	       eng.cpu_us[CPU_WRITER], eng.cpu_us[CPU_CHECKPOINT], eng.cpu_us[CPU_PROCESS]);
 	return eng.failed ? 1 : 0;
 }

@@ -57,6 +57,7 @@ static void pause_briefly(void)
 static void *accept_main(void *arg)
 {
 	struct kp_listener *l = arg;
+	pthread_setname_np(pthread_self(), "kp-accept");
 	for (;;) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof peer;

@@ -73,6 +73,7 @@ static void write_out(struct kp_reqlog *l, const char *extra, size_t extra_len)
 static void *flusher_main(void *arg)
 {
 	struct kp_reqlog *l = arg;
+	pthread_setname_np(pthread_self(), "kp-reqlog");
 	pthread_mutex_lock(&l->lock);
 	while (!l->stopping) {
 		struct timespec until;

@@ -253,7 +253,8 @@ static int checkpointer_start(struct kp_engine *e)
 		e->checkpoint_conn = NULL;
 		return 0;
 	}
-	int rc = kp_ticker_start(&e->checkpointer, CHECKPOINT_EVERY_MS, checkpoint_tick, e);
+	int rc = kp_ticker_start(&e->checkpointer, "kp-checkpoint", CHECKPOINT_EVERY_MS,
+				 checkpoint_tick, e);
 	if (rc) {
 		e->checkpoint_conn->ops->close(e->checkpoint_conn);
 		e->checkpoint_conn = NULL;
@@ -332,7 +333,9 @@ static int open_writer(struct kp_engine *e, const struct kp_engine_config *cfg,
 		kp_writer_lose_first_attempts(e->writer);
 	if (!rc)
 		rc = checkpointer_start(e);
-	return rc ? rc : kp_ticker_start(&e->program_watcher, PROGRAM_WATCH_MS, program_watch_tick, e);
+	return rc ? rc
+		  : kp_ticker_start(&e->program_watcher, "kp-watch", PROGRAM_WATCH_MS,
+				    program_watch_tick, e);
 }
 
 int kp_engine_open(const struct kp_engine_config *cfg, struct kp_engine **out, struct kp_why *why)

@@ -1,6 +1,7 @@
 #include "engine/ticker.h"
 
 #include <assert.h>
+#include <string.h>
 #include <time.h>
 
 #include "util/error.h"
@@ -8,6 +9,7 @@
 static void *ticker_main(void *arg)
 {
 	struct kp_ticker *t = arg;
+	pthread_setname_np(pthread_self(), t->name);
 	bool again = false;
 	pthread_mutex_lock(&t->lock);
 	while (!t->stopping) {
@@ -30,10 +32,11 @@ static void *ticker_main(void *arg)
 	return NULL;
 }
 
-int kp_ticker_start(struct kp_ticker *t, long period_ms, kp_tick_fn fn, void *arg)
+int kp_ticker_start(struct kp_ticker *t, const char *name, long period_ms, kp_tick_fn fn,
+		    void *arg)
 {
-	assert(t && period_ms > 0 && fn);
-	*t = (struct kp_ticker){.period_ms = period_ms, .fn = fn, .arg = arg};
+	assert(t && name && strlen(name) < 16 && period_ms > 0 && fn);
+	*t = (struct kp_ticker){.period_ms = period_ms, .name = name, .fn = fn, .arg = arg};
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->wake, NULL);
 	t->running = pthread_create(&t->thread, NULL, ticker_main, t) == 0;

@@ -20,12 +20,15 @@ struct kp_ticker {
 	pthread_cond_t wake; /* stop */
 	bool stopping, running;
 	long period_ms;
+	const char *name;
 	kp_tick_fn fn;
 	void *arg;
 };
 
-/* Start calling fn(arg); 0, or KP_ENOMEM when no thread could be made. */
-int kp_ticker_start(struct kp_ticker *t, long period_ms, kp_tick_fn fn, void *arg);
+/* Start calling fn(arg) on a thread called name (at most 15 bytes: what top -H
+ * and /proc/PID/task/TID/comm show); 0, or KP_ENOMEM when no thread could be made. */
+int kp_ticker_start(struct kp_ticker *t, const char *name, long period_ms, kp_tick_fn fn,
+		    void *arg);
 
 /* Wake the thread and wait for it to end (a call in progress finishes first).
  * A ticker never started, or already stopped, is left as it is. */

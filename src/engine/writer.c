@@ -285,6 +285,7 @@ static void hand_over(struct kp_writer *w, struct job *batch, bool committed)
 static void *syncer_main(void *arg)
 {
 	struct kp_writer *w = arg;
+	pthread_setname_np(pthread_self(), "kp-sync");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (!w->unsynced && !w->syncer_stopping)
@@ -316,6 +317,7 @@ static void *syncer_main(void *arg)
 static void *writer_main(void *arg)
 {
 	struct kp_writer *w = arg;
+	pthread_setname_np(pthread_self(), "kp-writer");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (!w->head && !w->stopping)

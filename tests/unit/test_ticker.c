@@ -1,7 +1,8 @@
 /*
  * test_ticker.c — engine/ticker.h: the function is called every period, at
- * once again while it says there is work left, never after stop returned;
- * stopping a ticker that never started does nothing.
+ * once again while it says there is work left, never after stop returned,
+ * on a thread with the name given; stopping a ticker that never started does
+ * nothing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,7 +37,7 @@ static void test_called_every_period(void **state)
 	(void)state;
 	struct counter c = {0};
 	struct kp_ticker t;
-	assert_int_equal(kp_ticker_start(&t, 20, count, &c), 0);
+	assert_int_equal(kp_ticker_start(&t, "kp-test", 20, count, &c), 0);
 	sleep_ms(300);
 	kp_ticker_stop(&t);
 	int calls = atomic_load(&c.calls);
@@ -52,18 +53,47 @@ static void test_again_at_once_while_busy(void **state)
 	(void)state;
 	struct counter c = {.busy_calls = 1000};
 	struct kp_ticker t;
-	assert_int_equal(kp_ticker_start(&t, 60000, count, &c), 0);
+	assert_int_equal(kp_ticker_start(&t, "kp-test", 60000, count, &c), 0);
 	/* The first call comes after one period (a minute): only a stop would end the wait. */
 	sleep_ms(50);
 	assert_int_equal(atomic_load(&c.calls), 0);
 	kp_ticker_stop(&t);
 	assert_int_equal(atomic_load(&c.calls), 0);
 	/* With a short period, the busy calls follow each other without waiting. */
-	assert_int_equal(kp_ticker_start(&t, 10, count, &c), 0);
+	assert_int_equal(kp_ticker_start(&t, "kp-test", 10, count, &c), 0);
 	for (int i = 0; i < 200 && atomic_load(&c.calls) < 1001; i++)
 		sleep_ms(10);
 	kp_ticker_stop(&t);
 	assert_true(atomic_load(&c.calls) > 1000); /* 1,000 calls in far less than 1,000 periods */
+}
+
+struct thread_name {
+	char name[16];
+	atomic_bool noted; /* name is written */
+};
+
+/* What the thread calling it is called, as top -H and /proc show it. */
+static bool note_name(void *arg)
+{
+	struct thread_name *n = arg;
+	if (!atomic_load(&n->noted)) {
+		pthread_getname_np(pthread_self(), n->name, sizeof n->name);
+		atomic_store(&n->noted, true);
+	}
+	return false;
+}
+
+static void test_thread_has_its_name(void **state)
+{
+	(void)state;
+	struct thread_name n = {.name = ""};
+	struct kp_ticker t;
+	assert_int_equal(kp_ticker_start(&t, "kp-named", 10, note_name, &n), 0);
+	for (int i = 0; i < 200 && !atomic_load(&n.noted); i++)
+		sleep_ms(10);
+	kp_ticker_stop(&t);
+	assert_true(atomic_load(&n.noted));
+	assert_string_equal(n.name, "kp-named");
 }
 
 static void test_stop_without_start(void **state)
@@ -79,6 +109,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_called_every_period),
 		cmocka_unit_test(test_again_at_once_while_busy),
+		cmocka_unit_test(test_thread_has_its_name),
 		cmocka_unit_test(test_stop_without_start),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
