@@ -64,7 +64,7 @@ static int find_hold(struct kp_conn *c, struct hold_job *j, bool confirming,
 /* ---- confirm ---------------------------------------------------------------- */
 
 static int earn_now(struct kp_conn *c, struct hold_job *j, const struct kp_program *prog,
-		    const struct kp_purchase_row *p, json_t *answer)
+		    const struct kp_purchase_row *p, int64_t spend, json_t *answer)
 {
 	struct kp_member_row row;
 	struct member_state ms;
@@ -91,7 +91,7 @@ static int earn_now(struct kp_conn *c, struct hold_job *j, const struct kp_progr
 	if (!rc && lot_id)
 		rc = c->ops->purchase_set_earn_lot(c, p->id, lot_id);
 	if (!rc)
-		rc = add_spend(c, prog, &ms, p->spend, j->now);
+		rc = add_spend(c, prog, &ms, spend, j->now);
 	if (!rc)
 		rc = referral_on_purchase(c, prog, row.id, p->id, j->now);
 	json_t *issued = json_array();
@@ -140,8 +140,14 @@ static int confirm_run(struct kp_conn *c, void *arg)
 	json_object_set_new(a, "confirmed_at", json_string(at));
 	json_object_del(a, "hold_expires_at");
 	rc = kp_engine_program(j->e, p.program_version, &prog, NULL);
+	/* The held row counts no spend (purchase.c; migration 0009 for holds
+	 * stored before): add_spend sums the window without it, then adds it,
+	 * and from now on the row counts it. */
+	int64_t spend = p.subtotal - p.discount;
 	if (!rc && p.member_id)
-		rc = earn_now(c, j, prog, &p, a);
+		rc = earn_now(c, j, prog, &p, spend, a);
+	if (!rc && spend != 0)
+		rc = c->ops->purchase_add_spend(c, p.id, spend);
 	if (!rc)
 		rc = charity_give(c, a, p.id, j->now); /* what the hold's charity campaigns set */
 	if (!rc)

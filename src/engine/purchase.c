@@ -373,7 +373,8 @@ static int store_purchase(struct kp_conn *c, struct commit_job *j, struct comput
 		.to_pay = r->to_pay,
 		.points_earned = r->points_earned,
 		.earn_lot_id = cp->earn_lot_id,
-		.spend = r->subtotal - r->discount,
+		/* a hold counts no spend until its confirm: a rolling tier window sums this */
+		.spend = req->hold ? 0 : r->subtotal - r->discount,
 		.hold_expires_at = req->hold ? j->now + cp->program->hold_minutes * 60 : 0,
 	};
 	kp_strcopy(p.status, sizeof p.status, req->hold ? "held" : "committed");

@@ -963,10 +963,48 @@ def many_lots(S):
            201, {"points_redeemed": 400, "points_earned": 60, "balance": {"available": 60, "pending": 0}})
 
 
+ROLL = {"name": "Rolling", "point_value": 100, "earn": {"percent": 5},
+        "tiers": {"basis": "rolling", "window_days": 365, "review": "monthly",
+                  "levels": [{"name": "Base", "min_spend": 0},
+                             {"name": "Silver", "min_spend": 1000000, "discount_percent": 5}]}}
+ROLL_LEVELS = [("Base", 0), ("Silver", 1000000)]
+
+
+def holds_in_window(S):
+    """A rolling window counts committed purchases only: a hold counts once, from its confirm;
+    a cancelled hold never (docs/api.md, "Two-phase purchases")."""
+    S.set_clock("2027-05-01T10:00:00Z")
+    a = new_member(S, "Hold-A", "+79108000001")["id"]
+    b = new_member(S, "Hold-B", "+79108000002")["id"]
+
+    def pr(s):
+        return progress(s, ROLL_LEVELS)
+
+    # A: a hold of 8,000.00, cancelled; then 3,000.00 committed: 3,000.00 in the window.
+    expect("holds: A holds 8,000.00", commit(S, "RH-1", [line("x", 800000)], member=a, hold=True), 201,
+           {"status": "held", "tier": "Base"})
+    check("holds: A's window while held: nothing yet", balance(S, a), bal(0, tier="Base", progress=pr(0)))
+    check("holds: A cancels", S.call("POST", "/v1/purchases/RH-1/cancel")[0], 200)
+    expect("holds: A's 3,000.00 after the cancelled hold stays Base",
+           commit(S, "RC-1", [line("x", 300000)], member=a), 201, {"points_earned": 150, "tier": "Base"})
+    check("holds: A's window: the 3,000.00 alone", balance(S, a), bal(150, tier="Base", progress=pr(300000)))
+    # B: a hold of 6,000.00 confirmed counts once: 6,000.00, Base; 4,000.00 more reaches Silver.
+    commit(S, "RH-2", [line("x", 600000)], member=b, hold=True)
+    st, c, _ = S.call("POST", "/v1/purchases/RH-2/confirm")
+    check_fields("holds: B confirms 6,000.00: Base", dict(c, status_code=st) if isinstance(c, dict) else c,
+                 {"status_code": 200, "status": "committed", "points_earned": 300, "tier": "Base"})
+    check("holds: B's window: 6,000.00 once", balance(S, b), bal(300, tier="Base", progress=pr(600000)))
+    expect("holds: B's 4,000.00 more reaches Silver", commit(S, "RC-2", [line("x", 400000)], member=b), 201,
+           {"points_earned": 200, "tier": "Silver"})
+    check("holds: B's window: 10,000.00", balance(S, b), bal(500, tier="Silver", progress=pr(1000000)))
+    S.check_verify("holds in a rolling window")
+
+
 def boundaries():
     for prog, name, fn in ((EDGE, "tier edges", tier_edges), (PREC, "discount precedence", precedence),
                            (BUDGET, "campaign budgets", budgets), (THRESH, "thresholds", thresholds),
-                           (STAMPS, "stamp cards", stamps), (LOTS, "many open lots", many_lots)):
+                           (STAMPS, "stamp cards", stamps), (LOTS, "many open lots", many_lots),
+                           (ROLL, "holds in a rolling window", holds_in_window)):
         with_server(prog, name, fn)
 
 

@@ -12,7 +12,8 @@
  * three or more values made every purchase build and drop a B-tree of the
  * list (migration 0007). Reading a member's open lots through an index
  * that lacked their columns searched the table once for each lot, the
- * largest cost of a quote in SQLite (migration 0008).
+ * largest cost of a quote in SQLite (migration 0008). Holds stored before
+ * migration 0009 count no spend after it: a rolling tier window sums it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -218,6 +219,57 @@ static void test_per_row_reads_of_a_quote_use_an_index_alone(void **state)
 	tmpdb_remove(&t);
 }
 
+static void exec(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err);
+}
+
+static void test_holds_stored_before_0009_count_no_spend(void **state)
+{
+	(void)state;
+	struct tmpdb t;
+	tmpdb_create(&t, NULL);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+	/* three purchases as a version-8 database held them, each with its spend
+	 * (the migrations made partner "main") */
+	exec(db, "INSERT INTO programs (version, document, created_at) VALUES (1, '{}', 0)");
+	static const char *const statuses[] = {"committed", "held", "cancelled"};
+	for (int i = 0; i < 3; i++) {
+		char sql[512];
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO purchases (id, partner, receipt_id, program_version, at, "
+			 "request_hash, subtotal, discount, points_redeemed, certificates, to_pay, "
+			 "points_earned, answer, spend, status) VALUES (%d, 'main', 'R-%d', 1, 0, "
+			 "'h', 1000, 100, 0, 0, 900, 0, '{}', 900, '%s')",
+			 i + 1, i + 1, statuses[i]);
+		exec(db, sql);
+	}
+	exec(db, "PRAGMA user_version = 8");
+	sqlite3_close(db);
+	struct kp_conn *c;
+	char err[256];
+	assert_int_equal(kp_store_open(t.path, true, &c, err, sizeof err), 0); /* migrates */
+	c->ops->close(c);
+	assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT status, spend FROM purchases ORDER BY id",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	static const int64_t spend[] = {900, 0, 0}; /* the committed one keeps its spend */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), statuses[i]);
+		assert_int_equal(sqlite3_column_int64(st, 1), spend[i]);
+	}
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	tmpdb_remove(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_inserts_check_without_temporary_trees),
 		cmocka_unit_test(test_rewritten_checks_still_refuse),
 		cmocka_unit_test(test_per_row_reads_of_a_quote_use_an_index_alone),
+		cmocka_unit_test(test_holds_stored_before_0009_count_no_spend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,11 @@
+-- Version 9: a purchase's spend counts once it is committed.
+--
+-- A rolling tier window sums purchases.spend of a member's rows in the window
+-- (Q_MEMBER_SPEND_SINCE, on the covering index purchases_member_spend). A hold
+-- stored its spend at once, so the window counted a hold before its confirm,
+-- counted it twice at the confirm (the window, then the confirm's own spend),
+-- and counted a cancelled or released hold for good. A hold now stores 0 and
+-- its confirm sets the spend (engine/purchase.c, engine/holds.c); this clears
+-- what holds stored before. Lifetime spend was right all along: it grows only
+-- at a commit or a confirm.
+UPDATE purchases SET spend = 0 WHERE status <> 'committed' AND spend <> 0;
