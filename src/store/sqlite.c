@@ -11,6 +11,7 @@
  */
 #include "store/sqlite_int.h"
 #include "store/sqlite_gather.h"
+#include "store/sqlite_pcache.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -251,10 +252,13 @@ static int configure(struct sqlite_conn *c, bool writer, char *err, size_t errle
 }
 
 /* Before SQLite is first initialised: every sqlite3_malloc and sqlite3_free
- * takes one process-wide mutex to keep memory statistics no one reads. */
+ * takes one process-wide mutex to keep memory statistics no one reads; and
+ * the page cache that spares each commit a walk over the writer's cache
+ * (sqlite_pcache.h). Either is SQLITE_MISUSE if too late: harmless. */
 static void configure_library(void)
 {
-	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* SQLITE_MISUSE if too late: harmless */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	kp_sqlite_pcache_install();
 }
 
 int sqlite_open(const char *path, bool create, struct kp_conn **out, char *err, size_t errlen)
