@@ -29,7 +29,8 @@
  * 1 (by their names, /proc/self/task), per purchase: on a shared, noisy
  * machine the rate of one run swings by a third, while the writer's CPU per
  * purchase, the cost that bounds the rate once the writer is busy, moves
- * little; compare changes by it.
+ * less; compare changes by it. And what they wrote per purchase: the
+ * writer's writes are the WAL, the checkpointer's the database file.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -51,19 +52,43 @@
 
 #define MAX_THREADS 256
 
-/* ---- CPU time by thread ------------------------------------------------- */
+/* ---- CPU time and writes by thread ------------------------------------- */
 
 /* The threads of interest, by the names the engine gives them. */
-static const char *const cpu_threads[] = {"kp-writer", "kp-sync", "kp-checkpoint"};
-enum { CPU_WRITER, CPU_SYNC, CPU_CHECKPOINT, CPU_PROCESS, CPU_N };
+static const char *const usage_threads[] = {"kp-writer", "kp-sync", "kp-checkpoint"};
+enum { U_WRITER, U_SYNC, U_CHECKPOINT, U_PROCESS, U_N };
 
-/* CPU seconds (user + system) of this process's threads called name. */
-static double threads_cpu_s(const char *name)
+/* What threads have used: CPU seconds (user + system), and bytes they
+ * wrote to files (wchar: what reached the page cache, not the disk). */
+struct usage {
+	double cpu_s, written;
+};
+
+/* The number after "key" in the file at path, or 0. */
+static double field_after(const char *path, const char *key)
 {
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char line[256];
+	double v = 0;
+	size_t len = strlen(key);
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, key, len) == 0) {
+			v = strtod(line + len, NULL);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* The usage of this process's threads called name. */
+static struct usage threads_usage(const char *name)
+{
+	struct usage u = {0};
 	DIR *d = opendir("/proc/self/task");
 	if (!d)
-		return 0;
-	double ticks = 0;
+		return u;
 	struct dirent *t;
 	while ((t = readdir(d))) {
 		char path[300], comm[32] = "", stat[1024];
@@ -88,20 +113,23 @@ static double threads_cpu_s(const char *name)
 		unsigned long long utime, stime;
 		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
 				&utime, &stime) == 2)
-			ticks += (double)(utime + stime);
+			u.cpu_s += (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+		snprintf(path, sizeof path, "/proc/self/task/%s/io", t->d_name);
+		u.written += field_after(path, "wchar:");
 	}
 	closedir(d);
-	return ticks / (double)sysconf(_SC_CLK_TCK);
+	return u;
 }
 
-static void cpu_sample(double out[CPU_N])
+static void usage_sample(struct usage out[U_N])
 {
-	for (int i = 0; i < CPU_PROCESS; i++)
-		out[i] = threads_cpu_s(cpu_threads[i]);
+	for (int i = 0; i < U_PROCESS; i++)
+		out[i] = threads_usage(usage_threads[i]);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	out[CPU_PROCESS] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-			   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	out[U_PROCESS].cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+			       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	out[U_PROCESS].written = field_after("/proc/self/io", "wchar:");
 }
 
 /* ---- phase 1: the engine ------------------------------------------------ */
@@ -196,7 +224,7 @@ static void *feeder(void *arg)
 struct result {
 	double per_s, batch, seconds;
 	long long ok, failed;
-	double cpu_us[CPU_N]; /* CPU microseconds per purchase, by thread (phase 1) */
+	double cpu_us[U_N], written_kib[U_N]; /* per purchase, by thread (phase 1) */
 };
 
 static int run_engine(struct run *r, const char *db, int threads, int inflight, double seconds,
@@ -212,8 +240,8 @@ static int run_engine(struct run *r, const char *db, int threads, int inflight, 
 	pthread_t th[MAX_THREADS];
 	struct kp_engine_stats before, after;
 	kp_engine_stats(r->e, &before);
-	double cpu_before[CPU_N], cpu_after[CPU_N];
-	cpu_sample(cpu_before);
+	struct usage before_u[U_N], after_u[U_N];
+	usage_sample(before_u);
 	double t0 = now_s();
 	sem_init(&r->slots, 0, (unsigned)inflight);
 	for (int i = 0; i < threads; i++)
@@ -227,7 +255,7 @@ static int run_engine(struct run *r, const char *db, int threads, int inflight, 
 		sem_wait(&r->slots);
 	sem_destroy(&r->slots);
 	double t = now_s() - t0;
-	cpu_sample(cpu_after);
+	usage_sample(after_u);
 	kp_engine_stats(r->e, &after);
 	long long commits = (long long)(after.commits - before.commits);
 	kp_engine_close(r->e);
@@ -236,8 +264,10 @@ static int run_engine(struct run *r, const char *db, int threads, int inflight, 
 	out->per_s = (double)out->ok / t;
 	out->batch = commits > 0 ? (double)(out->ok + out->failed) / (double)commits : 1;
 	long long done = out->ok + out->failed;
-	for (int i = 0; i < CPU_N; i++)
-		out->cpu_us[i] = done ? (cpu_after[i] - cpu_before[i]) * 1e6 / (double)done : 0;
+	for (int i = 0; done && i < U_N; i++) {
+		out->cpu_us[i] = (after_u[i].cpu_s - before_u[i].cpu_s) * 1e6 / (double)done;
+		out->written_kib[i] = (after_u[i].written - before_u[i].written) / 1024 / (double)done;
+	}
 	return 0;
 }
 
@@ -453,13 +483,17 @@ int main(int argc, char **argv)
 	printf("| raw SQLite inserts, same rows | 1 | 1 | %lld | 0 | %.1f | %.0f | %d |\n", raw.ok,
 	       raw.seconds, raw.per_s, batch);
 	printf("| engine / raw | | | | | | %.2f | |\n", eng.per_s / raw.per_s);
-	printf("\n| engine CPU per purchase | writer | sync | checkpointer | whole process |\n");
+	printf("\n| engine, per purchase | writer | sync | checkpointer | whole process |\n");
 	printf("|---|---:|---:|---:|---:|\n");
-	printf("| µs | %.1f | %.1f | %.1f | %.1f |\n", eng.cpu_us[CPU_WRITER], eng.cpu_us[CPU_SYNC],
-	       eng.cpu_us[CPU_CHECKPOINT], eng.cpu_us[CPU_PROCESS]);
+	printf("| CPU µs | %.1f | %.1f | %.1f | %.1f |\n", eng.cpu_us[U_WRITER], eng.cpu_us[U_SYNC],
+	       eng.cpu_us[U_CHECKPOINT], eng.cpu_us[U_PROCESS]);
+	/* the writer writes the WAL, the checkpointer the database file */
+	printf("| KiB written | %.1f | %.1f | %.1f | %.1f |\n", eng.written_kib[U_WRITER],
+	       eng.written_kib[U_SYNC], eng.written_kib[U_CHECKPOINT], eng.written_kib[U_PROCESS]);
 	printf("result: engine_per_s=%.0f raw_per_s=%.0f batch=%.1f ratio=%.3f failed=%lld "
-	       "writer_us=%.1f checkpointer_us=%.1f process_us=%.1f\n",
+	       "writer_us=%.1f checkpointer_us=%.1f process_us=%.1f wal_kib=%.1f\n",
 	       eng.per_s, raw.per_s, eng.batch, eng.per_s / raw.per_s, eng.failed,
-	       eng.cpu_us[CPU_WRITER], eng.cpu_us[CPU_CHECKPOINT], eng.cpu_us[CPU_PROCESS]);
+	       eng.cpu_us[U_WRITER], eng.cpu_us[U_CHECKPOINT], eng.cpu_us[U_PROCESS],
+	       eng.written_kib[U_WRITER]);
 	return eng.failed ? 1 : 0;
 }
