@@ -32,6 +32,7 @@
  * less; compare changes by it. And what they wrote per purchase: the
  * writer's writes are the WAL, the checkpointer's the database file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -40,9 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <dirent.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/engine.h"
