@@ -11,7 +11,8 @@
  * sync that began after its commit, the writer commits the next batch while
  * a sync runs, and a failed sync fails the batches it was to make durable.
  * Told to lose every first attempt (tests), it runs each batch twice and
- * commits once.
+ * commits once. Jobs run on the thread named kp-writer, and a store's syncs
+ * answer on kp-sync.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -191,6 +192,7 @@ struct job_arg {
 	int number;           /* written when it writes */
 	bool writes;          /* writes its number (before it returns its result) */
 	int runs;             /* how many times it ran */
+	char ran_on[16];      /* the name of the thread it ran on */
 };
 
 static int job_fn(struct kp_conn *c, void *arg)
@@ -208,6 +210,7 @@ static int job_fn(struct kp_conn *c, void *arg)
 		a->store->in_txn = false; /* as SQLite does on a full disk mid-statement */
 	}
 	a->runs++;
+	pthread_getname_np(pthread_self(), a->ran_on, sizeof a->ran_on);
 	if (a->writes && a->store->n_written < 64) {
 		a->store->written[a->store->n_written++] = a->number;
 		a->store->changes++;
@@ -307,6 +310,7 @@ struct told {
 	int synced_then;    /* the store's synced_upto when told */
 	bool on_writer;     /* told from another thread than the submitter's */
 	pthread_t submitter;
+	char told_on[16];   /* the name of the thread that told it */
 };
 
 static void told_done(void *arg, int rc)
@@ -321,6 +325,7 @@ static void told_done(void *arg, int rc)
 	pthread_cond_broadcast(&f->changed);
 	pthread_mutex_unlock(&f->lock);
 	t->on_writer = !pthread_equal(pthread_self(), t->submitter);
+	pthread_getname_np(pthread_self(), t->told_on, sizeof t->told_on);
 }
 
 static void test_async_told_after_commit(void **state)
@@ -598,6 +603,9 @@ static void test_pipelined_answers_after_the_sync(void **state)
 	assert_int_equal(b.synced_then, 2);
 	assert_int_equal(f.syncs_started, 2);
 	assert_true(a.on_writer && b.on_writer);
+	/* by the names top -H shows and bench/engine counts CPU time by */
+	assert_string_equal(a.job.ran_on, "kp-writer");
+	assert_string_equal(a.told_on, "kp-sync");
 }
 
 static void test_failed_sync_fails_its_batch(void **state)
