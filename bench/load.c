@@ -3,6 +3,7 @@
  *
  * Usage: load --port P --key KEY [--mode commit|quote] [--connections C]
  *             [--seconds S] [--rate R] [--members N] [--warmup S]
+ *             [--trace FILE]
  *
  * One thread, epoll, non-blocking keep-alive connections, one request in
  * flight per connection.
@@ -19,7 +20,10 @@
  * field stamped in place per send, unique per run. Answers are parsed by
  * Content-Length; every status must be 200 or 201, anything else (or a
  * closed connection, or an answer that never came) counts as an error.
- * Latencies are all kept and sorted: p50, p99 and max are exact.
+ * Latencies are all kept and sorted: p50, p99 and max are exact. --trace
+ * writes each measured answer as "due_ms latency_ms" (due time from the start
+ * of the measured loop, whose CLOCK_MONOTONIC time the first line gives), to
+ * see *when* the slow answers came and line them up with the server's threads.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,8 +69,9 @@ struct load {
 	struct conn *conns;
 	char tag[16];
 	uint64_t seq;
-	int64_t *lat;
+	int64_t *lat, *due; /* latency and due time (ns from t0) of each answer */
 	size_t n_lat, cap_lat;
+	int64_t t0;
 	long long ok, errors, reconnects, s2xx[2];
 };
 
@@ -149,15 +154,30 @@ static void conn_send(struct load *l, struct conn *c, int64_t due_ns)
 	conn_flush(c);
 }
 
-static void record(struct load *l, int64_t ns)
+static void record(struct load *l, int64_t due_ns, int64_t ns)
 {
 	if (l->n_lat == l->cap_lat) {
 		l->cap_lat = l->cap_lat ? l->cap_lat * 2 : 1 << 16;
 		l->lat = realloc(l->lat, l->cap_lat * sizeof *l->lat);
-		if (!l->lat)
+		l->due = realloc(l->due, l->cap_lat * sizeof *l->due);
+		if (!l->lat || !l->due)
 			exit(1);
 	}
+	l->due[l->n_lat] = due_ns - l->t0;
 	l->lat[l->n_lat++] = ns;
+}
+
+static void write_trace(const struct load *l, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror("load: --trace");
+		exit(1);
+	}
+	fprintf(f, "# t0 %.3f ms (CLOCK_MONOTONIC)\n", (double)l->t0 / 1e6);
+	for (size_t i = 0; i < l->n_lat; i++)
+		fprintf(f, "%.3f %.3f\n", (double)l->due[i] / 1e6, (double)l->lat[i] / 1e6);
+	fclose(f);
 }
 
 /* A whole answer in c->in? Returns its status, 0 if incomplete, -1 if malformed. */
@@ -205,7 +225,7 @@ static int conn_read(struct load *l, struct conn *c, int64_t t_end, int measurin
 		if (status == 200 || status == 201) {
 			l->ok++;
 			l->s2xx[status == 201]++;
-			record(l, t - c->due_ns);
+			record(l, c->due_ns, t - c->due_ns);
 		} else {
 			if (l->errors < 5)
 				fprintf(stderr, "load: status %d: %.200s\n", status, c->in);
@@ -236,7 +256,7 @@ static void drive(struct load *l, double rate, int64_t t0, int64_t t_end, int me
 		int64_t t = now_ns();
 		if (t >= drain_end)
 			break;
-		if (t >= t_end && n_idle == l->n_conns)
+		if (t >= t_end && n_idle == l->n_conns && queued == 0)
 			break;
 		if (interval) { /* due times march on at the fixed rate */
 			while (next_due <= t && next_due < t_end) {
@@ -244,7 +264,8 @@ static void drive(struct load *l, double rate, int64_t t0, int64_t t_end, int me
 				next_due += interval;
 			}
 		}
-		while (n_idle > 0 && t < t_end && (!interval || queued > 0)) {
+		/* A request due before t_end goes out even if seen after it. */
+		while (n_idle > 0 && (interval ? queued > 0 : t < t_end)) {
 			struct conn *c = &l->conns[idle[--n_idle]];
 			int64_t due = interval ? next_due - queued * interval : t;
 			queued -= interval ? 1 : 0;
@@ -274,6 +295,7 @@ int main(int argc, char **argv)
 	static struct load l;
 	double rate = 0, seconds = 10, warmup = 1;
 	long long members = 10000;
+	const char *trace = NULL;
 	l.n_conns = 64, l.mode = "commit";
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
@@ -285,6 +307,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(k, "--rate")) rate = atof(v);
 		else if (!strcmp(k, "--members")) members = atoll(v);
 		else if (!strcmp(k, "--warmup")) warmup = atof(v);
+		else if (!strcmp(k, "--trace")) trace = v;
 		else { fprintf(stderr, "load: unknown option %s\n", k); return 2; }
 	}
 	int commit = strcmp(l.mode, "commit") == 0;
@@ -306,7 +329,7 @@ int main(int argc, char **argv)
 		drive(&l, 0, t0, t0 + (int64_t)(warmup * 1e9), 0);
 	struct rusage ru0, ru1;
 	getrusage(RUSAGE_SELF, &ru0);
-	t0 = now_ns();
+	t0 = l.t0 = now_ns();
 	int64_t t_end = t0 + (int64_t)(seconds * 1e9);
 	drive(&l, rate, t0, t_end, 1);
 	getrusage(RUSAGE_SELF, &ru1);
@@ -314,6 +337,8 @@ int main(int argc, char **argv)
 			      ru0.ru_stime.tv_sec) +
 		     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
 			      ru0.ru_stime.tv_usec) / 1e6;
+	if (trace)
+		write_trace(&l, trace);
 	qsort(l.lat, l.n_lat, sizeof *l.lat, cmp64);
 	double p50 = l.n_lat ? (double)l.lat[l.n_lat / 2] / 1e6 : 0;
 	double p99 = l.n_lat ? (double)l.lat[(size_t)((double)l.n_lat * 0.99)] / 1e6 : 0;
