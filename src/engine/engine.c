@@ -231,17 +231,15 @@ int kp_engine_program_get(struct kp_engine *e, int64_t *version, char **doc)
 /* ---- the checkpointer ---------------------------------------------------- */
 
 #define CHECKPOINT_EVERY_MS 50
-/* Further behind than this, the checkpointer goes on at once: the writer's
- * checkpoint at the log's bound (store.h, bound_log) then has little left to
- * copy, and every purchase waits that long. */
-#define CHECKPOINT_BEHIND_BYTES (1024 * 1024)
 
+/* Runs again at once when the store asks (store.h, checkpoint): behind the
+ * writer, or near the log's bound. */
 static bool checkpoint_tick(void *arg)
 {
 	struct kp_engine *e = arg;
-	int64_t behind = 0;
-	e->checkpoint_conn->ops->checkpoint(e->checkpoint_conn, &behind);
-	return behind > CHECKPOINT_BEHIND_BYTES;
+	bool again = false;
+	e->checkpoint_conn->ops->checkpoint(e->checkpoint_conn, KP_WAL_LIMIT_BYTES, &again);
+	return again;
 }
 
 /* Without a connection of its own the engine runs on: the writer bounds the log itself. */
@@ -267,8 +265,9 @@ static void checkpointer_stop(struct kp_engine *e)
 	if (!e->checkpoint_conn)
 		return;
 	kp_ticker_stop(&e->checkpointer);
-	int64_t behind;
-	e->checkpoint_conn->ops->checkpoint(e->checkpoint_conn, &behind); /* the last batches */
+	bool again;
+	e->checkpoint_conn->ops->checkpoint(e->checkpoint_conn, KP_WAL_LIMIT_BYTES,
+					    &again); /* the last batches */
 	e->checkpoint_conn->ops->close(e->checkpoint_conn);
 	e->checkpoint_conn = NULL;
 }

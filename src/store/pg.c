@@ -415,10 +415,10 @@ static int pg_noop(struct kp_conn *base)
 	return 0;
 }
 
-static int pg_checkpoint(struct kp_conn *base, int64_t *behind_bytes)
+static int pg_checkpoint(struct kp_conn *base, int64_t limit_bytes, bool *again)
 {
-	(void)base;
-	*behind_bytes = 0;
+	(void)base, (void)limit_bytes;
+	*again = false;
 	return 0;
 }
 

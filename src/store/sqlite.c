@@ -370,17 +370,22 @@ static int note_wal_size(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
-static int sqlite_writer_mode(struct kp_conn *base)
+static void read_page_size(struct sqlite_conn *c)
 {
-	struct sqlite_conn *c = (struct sqlite_conn *)base;
-	sqlite3_wal_autocheckpoint(c->db, 0); /* sets a hook of its own: first */
-	sqlite3_wal_hook(c->db, note_wal_size, c);
 	sqlite3_stmt *st = NULL;
 	c->page_size = 4096;
 	if (sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		c->page_size = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+}
+
+static int sqlite_writer_mode(struct kp_conn *base)
+{
+	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	sqlite3_wal_autocheckpoint(c->db, 0); /* sets a hook of its own: first */
+	sqlite3_wal_hook(c->db, note_wal_size, c);
+	read_page_size(c);
 	/* An in-memory database has no file name and no WAL to sync. */
 	const char *db_path = sqlite3_db_filename(c->db, "main");
 	if (db_path && db_path[0] && !c->wal_path) {
@@ -494,42 +499,106 @@ static int sqlite_bound_log(struct kp_conn *base, int64_t limit_bytes)
  * under steady purchases, only the writer's at the log's bound — and by
  * then every page the background checkpoints had copied since was still in
  * the kernel's cache: that one sync took 110–130 ms, and every purchase
- * waited for it. At most every WRITEBACK_NS, so that a page copied again and
- * again (a busy index's) is written once in the interval, not each time:
- * after every checkpoint it cost 10–23% of the commits/s; every 250 ms,
- * 3–7%, and the commits' open-loop p99 at 3,600/s fell from 84 ms to
- * 29–44 ms (docs/performance.md).
+ * waited for it. Each page at most once every WRITEBACK_NS, so that a page
+ * copied again and again (a busy index's) is written once in the interval,
+ * not each time: after every checkpoint it cost 10–23% of the commits/s;
+ * every 250 ms, 3–7%, and the commits' open-loop p99 at 3,600/s fell from
+ * 84 ms to 29–44 ms. But the file at once made a burst that the disk's
+ * write-back throttling held the checkpointer in for 45–65 ms, and the WAL's
+ * syncs queued behind it: so a fifth of the file every fifth of the
+ * interval, the same pages written as often in bursts a fifth as large
+ * (docs/performance.md).
  */
 #define WRITEBACK_NS (250 * 1000 * 1000LL)
+#define WRITEBACK_SLICES 5
 
-static void start_writeback(struct sqlite_conn *c)
+/* The database file's descriptor, opened on first use; false if there is none. */
+static bool open_db_fd(struct sqlite_conn *c)
 {
 	if (c->db_fd < 0) {
 		const char *path = sqlite3_db_filename(c->db, "main");
 		if (!path || !path[0])
-			return; /* in memory */
+			return false; /* in memory */
 		c->db_fd = open(path, O_RDONLY | O_CLOEXEC);
 	}
-	if (c->db_fd >= 0)
-		sync_file_range(c->db_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	return c->db_fd >= 0;
 }
 
-static int sqlite_checkpoint(struct kp_conn *base, int64_t *behind_bytes)
+/* The next slice of the file. A round's slices are cut from the file's size
+ * at its first, whole pages and at least one, and its last runs to the end
+ * of the file however it has grown: each round covers the whole file. */
+static void write_back_slice(struct sqlite_conn *c)
+{
+	if (!open_db_fd(c))
+		return;
+	if (c->writeback_slice == 0) {
+		struct stat st;
+		if (fstat(c->db_fd, &st) != 0)
+			return;
+		c->writeback_slice_bytes = ((st.st_size / WRITEBACK_SLICES) | 4095) + 1;
+	}
+	off_t from = c->writeback_slice_bytes * c->writeback_slice;
+	bool last = c->writeback_slice == WRITEBACK_SLICES - 1;
+	sync_file_range(c->db_fd, from, last ? 0 : c->writeback_slice_bytes,
+			SYNC_FILE_RANGE_WRITE);
+	c->writeback_slice = last ? 0 : c->writeback_slice + 1;
+}
+
+/* Further behind the writer than this, the checkpointer goes on at once. */
+#define CHECKPOINT_BEHIND_BYTES (1024 * 1024)
+/* Calls skipped once the log was seen past its bound (engine.c calls every
+ * 50 ms: 200 ms, some tens of the writer's batches). */
+#define CHECKPOINT_PAST_BOUND_SKIPS 4
+
+static int sqlite_checkpoint(struct kp_conn *base, int64_t limit_bytes, bool *again)
 {
 	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	assert(limit_bytes > 0);
+	*again = false;
+	if (c->ckpt_skips > 0) {
+		c->ckpt_skips--;
+		return 0;
+	}
 	int frames = 0, copied = 0;
 	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
-	int64_t now = kp_time_mono_ns();
+	if (rc != SQLITE_OK)
+		return rc == SQLITE_BUSY ? 0 : sqlite_error(c, rc);
+	bool new_frames = frames != c->ckpt_frames;
+	c->ckpt_frames = frames;
 	/* copied counts the WAL's frames in the database file, old ones too; with
 	 * none there is nothing to write back (and once written back, the call
 	 * finds nothing dirty and returns at once). */
-	if (rc == SQLITE_OK && copied > 0 && now - c->writeback_ns >= WRITEBACK_NS) {
+	int64_t now = kp_time_mono_ns();
+	if (copied > 0 && now - c->writeback_ns >= WRITEBACK_NS / WRITEBACK_SLICES) {
 		c->writeback_ns = now;
-		start_writeback(c);
+		write_back_slice(c);
+	}
+	/* Near the bound, the database file synced after each copy: the writer's
+	 * copy at the bound syncs it too, and found a quarter of a second of
+	 * copies to write out (25–90 ms; 11–17 ms with this, docs/performance.md).
+	 * Past the bound the writer copies (bound_log), and its checkpoint finds
+	 * this one's busy and tries again after its next batch: this one keeps
+	 * out of its way for a few calls, until the writer has started the log
+	 * again. Past twice the bound readers keep the log from starting again,
+	 * and both copy. */
+	if (!c->page_size)
+		read_page_size(c);
+	int64_t log_bytes = (int64_t)frames * c->page_size;
+	bool near_bound = log_bytes > limit_bytes - limit_bytes / 16 && log_bytes <= limit_bytes;
+	if (log_bytes > limit_bytes && log_bytes <= 2 * limit_bytes)
+		c->ckpt_skips = CHECKPOINT_PAST_BOUND_SKIPS;
+	if (near_bound && new_frames && open_db_fd(c)) {
+		if (fdatasync(c->db_fd) != 0) {
+			fprintf(stderr, "sqlite: checkpoint: syncing the database: %s\n",
+				strerror(errno));
+			return KP_ESTORE;
+		}
+		*again = true;
 	}
 	/* what the writer appended while this one copied */
-	*behind_bytes = frames > copied ? (int64_t)(frames - copied) * 4096 : 0;
-	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : sqlite_error(c, rc);
+	if ((int64_t)(frames - copied) * c->page_size > CHECKPOINT_BEHIND_BYTES)
+		*again = true;
+	return 0;
 }
 
 static int sqlite_rollback(struct kp_conn *base)

@@ -19,7 +19,7 @@ struct sqlite_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[Q_COUNT];
 	int64_t wal_frames;  /* the writer: pages in the WAL after its last commit */
-	int64_t page_size;   /* the writer: bytes per page */
+	int64_t page_size;   /* the writer and the checkpointer: bytes per page */
 	int64_t wal_retry_frames; /* the writer: bound_log was busy; wait for this size */
 	/* The writer's WAL file, for sync_log: its path (set by writer_mode) and
 	 * a descriptor of it (sync_log's thread only; -1 = not open yet). */
@@ -28,10 +28,15 @@ struct sqlite_conn {
 	dev_t wal_dev;
 	ino_t wal_ino;
 	/* The checkpointer: a descriptor of the database file (-1 = not open
-	 * yet), and when it last started the file's write-back (sqlite.c,
-	 * start_writeback). */
+	 * yet), when it last started a slice of the file's write-back and which
+	 * slice is next (sqlite.c, write_back_slice), and the log's frames at
+	 * its last checkpoint. */
 	int db_fd;
 	int64_t writeback_ns;
+	int writeback_slice;
+	int64_t writeback_slice_bytes;
+	int ckpt_frames;
+	int ckpt_skips; /* calls to skip: the log was past its bound (sqlite_checkpoint) */
 	/* Ids handed out in this transaction: the next ones, 0 = ask the table.
 	 * A transaction holds the write lock from its first write, so no one
 	 * else adds rows meanwhile; every begin and rollback forgets them. */

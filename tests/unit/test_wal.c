@@ -7,9 +7,13 @@
  * the log is bounded again once the reader is gone. Without bound_log the log only grows (the background
  * checkpoint copies pages but never starts the log again under load).
  * A background checkpoint that copied pages starts their write-back to the
- * disk (sync_file_range, interposed here), at most every 250 ms.
+ * disk (sync_file_range, interposed here), a fifth of the file at most every
+ * 50 ms, so each page at most every 250 ms; within a sixteenth of the
+ * bound it syncs the database file after each copy and asks to run again;
+ * past the bound it leaves the copy to the writer for a few calls.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -104,52 +108,162 @@ static void test_without_it_the_log_grows(void **state)
 	assert_true((int64_t)log_frames(f->db.path) * 4096 > 3 * LIMIT);
 }
 
-/* ---- write-back after a checkpoint ---------------------------------------- */
+/* ---- write-back and syncs after a checkpoint ------------------------------ */
 
+#define SLICES 5
 static int writebacks;         /* sync_file_range calls on the watched file */
-static ino_t writeback_ino;    /* the watched file */
+static ino_t watched_ino;      /* the watched file */
 static unsigned writeback_flags;
+static off64_t writeback_from[64], writeback_bytes[64];
+static int own_syncs;          /* fdatasync of the watched file through a read-only descriptor */
+
+static bool watched(int fd)
+{
+	struct stat st;
+	return watched_ino && fstat(fd, &st) == 0 && st.st_ino == watched_ino;
+}
 
 int sync_file_range(int fd, off64_t offset, off64_t nbytes, unsigned int flags)
 {
 	static int (*real)(int, off64_t, off64_t, unsigned int);
 	if (!real)
 		*(void **)&real = dlsym(RTLD_NEXT, "sync_file_range");
-	struct stat st;
-	if (fstat(fd, &st) == 0 && st.st_ino == writeback_ino) {
+	if (watched(fd) && writebacks < 64) {
+		writeback_from[writebacks] = offset;
+		writeback_bytes[writebacks] = nbytes;
 		writebacks++;
 		writeback_flags = flags;
 	}
 	return real(fd, offset, nbytes, flags);
 }
 
-static void test_checkpoint_starts_the_writeback(void **state)
+/* SQLite syncs the database file through its own read-write descriptor when
+ * a checkpoint copies the whole log; the checkpoint's own syncs near the
+ * bound go through the read-only one it writes back with. */
+int fdatasync(int fd)
 {
-	struct fixture *f = *state;
+	static int (*real)(int);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "fdatasync");
+	if (watched(fd) && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY)
+		own_syncs++;
+	return real(fd);
+}
+
+/* Checkpoints run in this process, the tests' own included. */
+static int checkpoints;
+
+int sqlite3_wal_checkpoint_v2(sqlite3 *db, const char *name, int mode, int *log, int *copied)
+{
+	static int (*real)(sqlite3 *, const char *, int, int *, int *);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "sqlite3_wal_checkpoint_v2");
+	checkpoints++;
+	return real(db, name, mode, log, copied);
+}
+
+static struct kp_conn *open_checkpointer(struct fixture *f)
+{
 	struct stat st;
 	assert_int_equal(stat(f->db.path, &st), 0);
-	writeback_ino = st.st_ino;
+	watched_ino = st.st_ino;
 	char err[256];
 	struct kp_conn *cp;
 	assert_int_equal(kp_store_open(f->db.path, false, &cp, err, sizeof err), 0);
+	writebacks = own_syncs = 0;
+	return cp;
+}
+
+static void close_checkpointer(struct kp_conn *cp)
+{
+	cp->ops->close(cp);
+	watched_ino = 0;
+}
+
+static void test_checkpoint_writes_back_a_slice_at_a_time(void **state)
+{
+	struct fixture *f = *state;
+	struct kp_conn *cp = open_checkpointer(f);
 	for (int i = 0; i < 3; i++)
 		commit_one(f, i);
-	int64_t behind = -1;
-	writebacks = 0;
-	assert_int_equal(cp->ops->checkpoint(cp, &behind), 0);
-	assert_int_equal(behind, 0); /* copied everything: nobody appended meanwhile */
+	bool again = true;
+	assert_int_equal(cp->ops->checkpoint(cp, LIMIT * 64, &again), 0);
+	assert_false(again); /* copied everything: nobody appended meanwhile */
 	assert_int_equal(writebacks, 1);
 	assert_int_equal(writeback_flags, SYNC_FILE_RANGE_WRITE); /* start it, do not wait */
 	commit_one(f, 3);
-	assert_int_equal(cp->ops->checkpoint(cp, &behind), 0);
-	assert_int_equal(writebacks, 1); /* new pages, but too soon: with the next one */
-	struct timespec quarter = {0, 260 * 1000 * 1000};
-	nanosleep(&quarter, NULL);
-	commit_one(f, 4);
-	assert_int_equal(cp->ops->checkpoint(cp, &behind), 0);
-	assert_int_equal(writebacks, 2); /* 250 ms since the last */
-	cp->ops->close(cp);
-	writeback_ino = 0;
+	assert_int_equal(cp->ops->checkpoint(cp, LIMIT * 64, &again), 0);
+	assert_int_equal(writebacks, 1); /* new pages, but too soon: with the next slice */
+	struct timespec fifth = {0, 55 * 1000 * 1000};
+	for (int i = 1; i < SLICES; i++) {
+		nanosleep(&fifth, NULL);
+		commit_one(f, 3 + i); /* the file grows meanwhile */
+		assert_int_equal(cp->ops->checkpoint(cp, LIMIT * 64, &again), 0);
+		assert_int_equal(writebacks, i + 1);
+	}
+	/* one round: contiguous slices of whole pages from the start, the last
+	 * to the end of the file however it grew */
+	assert_int_equal(writeback_from[0], 0);
+	for (int i = 1; i < SLICES; i++) {
+		assert_true(writeback_bytes[i - 1] > 0 && writeback_bytes[i - 1] % 4096 == 0);
+		assert_int_equal(writeback_from[i], writeback_from[i - 1] + writeback_bytes[i - 1]);
+	}
+	assert_int_equal(writeback_bytes[SLICES - 1], 0);
+	nanosleep(&fifth, NULL);
+	commit_one(f, 9);
+	assert_int_equal(cp->ops->checkpoint(cp, LIMIT * 64, &again), 0);
+	assert_int_equal(writebacks, SLICES + 1);
+	assert_int_equal(writeback_from[SLICES], 0); /* the next round */
+	assert_int_equal(own_syncs, 0); /* far from the bound */
+	close_checkpointer(cp);
+}
+
+static void test_near_the_bound_the_checkpoint_syncs_the_database(void **state)
+{
+	struct fixture *f = *state;
+	struct kp_conn *cp = open_checkpointer(f);
+	for (int i = 0; i < 3; i++)
+		commit_one(f, i);
+	int64_t log_bytes = (int64_t)log_frames(f->db.path) * 4096;
+	bool again = true;
+	/* four times the log: far from it */
+	assert_int_equal(cp->ops->checkpoint(cp, 4 * log_bytes, &again), 0);
+	assert_false(again);
+	assert_int_equal(own_syncs, 0);
+	/* the log just at the bound: within a sixteenth of it */
+	commit_one(f, 3);
+	log_bytes = (int64_t)log_frames(f->db.path) * 4096;
+	assert_int_equal(cp->ops->checkpoint(cp, log_bytes, &again), 0);
+	assert_true(again);
+	assert_int_equal(own_syncs, 1);
+	/* nothing new since: neither a sync nor a call again (no busy loop) */
+	assert_int_equal(cp->ops->checkpoint(cp, log_bytes, &again), 0);
+	assert_false(again);
+	assert_int_equal(own_syncs, 1);
+	/* past the bound the writer copies (bound_log): this one keeps out of
+	 * its way, not even trying for the next four calls */
+	commit_one(f, 4); /* all was copied: the log started again */
+	log_bytes = (int64_t)log_frames(f->db.path) * 4096;
+	int64_t bound = log_bytes * 3 / 4;
+	assert_int_equal(cp->ops->checkpoint(cp, bound, &again), 0);
+	assert_false(again);
+	assert_int_equal(own_syncs, 1);
+	int before = checkpoints;
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(cp->ops->checkpoint(cp, bound, &again), 0);
+		assert_false(again);
+	}
+	assert_int_equal(checkpoints, before);
+	assert_int_equal(cp->ops->checkpoint(cp, bound, &again), 0);
+	assert_int_equal(checkpoints, before + 1); /* tried, still past it: four more */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(cp->ops->checkpoint(cp, bound, &again), 0);
+	assert_int_equal(checkpoints, before + 1);
+	/* past twice the bound readers hold the log: both copy */
+	assert_int_equal(cp->ops->checkpoint(cp, log_bytes / 4, &again), 0);
+	assert_int_equal(cp->ops->checkpoint(cp, log_bytes / 4, &again), 0);
+	assert_int_equal(checkpoints, before + 3);
+	close_checkpointer(cp);
 }
 
 static double now_s(void)
@@ -193,8 +307,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_without_it_the_log_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_long_reader_does_not_stall_the_writer, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_starts_the_writeback, setup,
+		cmocka_unit_test_setup_teardown(test_checkpoint_writes_back_a_slice_at_a_time, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_near_the_bound_the_checkpoint_syncs_the_database,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
