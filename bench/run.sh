@@ -138,10 +138,12 @@ load --mode quote | show
 nth_per_s() { grep -- "$1" "$RESULTS" | sed -n "$2p" | tr ' ' '\n' | sed -n 's/^per_s=//p'; }
 load --mode commit | show
 c70=$(nth_per_s "mode=commit rate=0" 3 | awk '{printf "%d", $1 * 0.7}')
-load --mode commit --rate "$c70" | show
+# Each open loop's answers, due time and latency, are kept for a look at when
+# the slow ones came (bench/load.c, --trace).
+load --mode commit --rate "$c70" --trace "$DIR/commit-open-trace.txt" | show
 load --mode quote | show
 q70=$(nth_per_s "mode=quote rate=0" 2 | awk '{printf "%d", $1 * 0.7}')
-load --mode quote --rate "$q70" | show
+load --mode quote --rate "$q70" --trace "$DIR/quote-open-trace.txt" | show
 hwm_end=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
 kill "$server_pid"; wait "$server_pid" || :; server_pid=""
 echo
