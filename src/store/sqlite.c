@@ -546,6 +546,9 @@ static void write_back_slice(struct sqlite_conn *c)
 
 /* Further behind the writer than this, the checkpointer goes on at once. */
 #define CHECKPOINT_BEHIND_BYTES (1024 * 1024)
+/* Near the bound: within this part of it (a sixteenth, 64 MiB of 1 GiB: a few
+ * hundred milliseconds of purchases). */
+#define CHECKPOINT_NEAR_BOUND 16
 /* Calls skipped once the log was seen past its bound (engine.c calls every
  * 50 ms: 200 ms, some tens of the writer's batches). */
 #define CHECKPOINT_PAST_BOUND_SKIPS 4
@@ -575,7 +578,7 @@ static int sqlite_checkpoint(struct kp_conn *base, int64_t limit_bytes, bool *ag
 	}
 	/* Near the bound, the database file synced after each copy: the writer's
 	 * copy at the bound syncs it too, and found a quarter of a second of
-	 * copies to write out (25–90 ms; 11–17 ms with this, docs/performance.md).
+	 * copies to write out (25–90 ms; 10–28 ms with this, docs/performance.md).
 	 * Past the bound the writer copies (bound_log), and its checkpoint finds
 	 * this one's busy and tries again after its next batch: this one keeps
 	 * out of its way for a few calls, until the writer has started the log
@@ -584,7 +587,8 @@ static int sqlite_checkpoint(struct kp_conn *base, int64_t limit_bytes, bool *ag
 	if (!c->page_size)
 		read_page_size(c);
 	int64_t log_bytes = (int64_t)frames * c->page_size;
-	bool near_bound = log_bytes > limit_bytes - limit_bytes / 16 && log_bytes <= limit_bytes;
+	bool near_bound = log_bytes > limit_bytes - limit_bytes / CHECKPOINT_NEAR_BOUND &&
+			  log_bytes <= limit_bytes;
 	if (log_bytes > limit_bytes && log_bytes <= 2 * limit_bytes)
 		c->ckpt_skips = CHECKPOINT_PAST_BOUND_SKIPS;
 	if (near_bound && new_frames && open_db_fd(c)) {
