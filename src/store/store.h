@@ -275,11 +275,12 @@ struct kp_store_ops {
 	 * Copy committed pages into the database file without blocking anyone,
 	 * and start the kernel writing them to the disk (without waiting).
 	 * limit_bytes is the writer's bound (bound_log): once the log is within a
-	 * sixteenth of it, each call that copied something also syncs the
+	 * sixteenth of it, each call that found new pages also syncs the
 	 * database file, so that the writer's own copy at the bound, which every
-	 * purchase waits for, finds only the last few pages to copy and sync.
-	 * *again: call again at once (much was committed meanwhile, or the log
-	 * is that close to its bound).
+	 * purchase waits for, finds only the last few pages to copy and sync;
+	 * past it (up to twice it) a few calls do nothing, leaving the copy to
+	 * the writer. *again: call again at once (much was committed meanwhile,
+	 * or the log is that close to its bound).
 	 */
 	int (*checkpoint)(struct kp_conn *c, int64_t limit_bytes, bool *again);
 	/*
