@@ -143,7 +143,7 @@ static int confirm_run(struct kp_conn *c, void *arg)
 	/* The held row counts no spend (purchase.c; migration 0009 for holds
 	 * stored before): add_spend sums the window without it, then adds it,
 	 * and from now on the row counts it. */
-	int64_t spend = p.subtotal - p.discount;
+	int64_t spend = purchase_spend(p.subtotal, p.discount);
 	if (!rc && p.member_id)
 		rc = earn_now(c, j, prog, &p, spend, a);
 	if (!rc && spend != 0)

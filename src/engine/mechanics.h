@@ -71,6 +71,13 @@ int apply_thresholds(struct kp_conn *c, const struct kp_program *p, struct membe
 int credit_earned(struct kp_conn *c, const struct kp_program *p, struct member_state *ms,
 		  int64_t points, int64_t now, struct kp_plan *plan);
 
+/* What a purchase adds to tier spend: its after-discount subtotal. A hold adds it
+ * at its confirm, not before (purchase.c, holds.c). */
+static inline int64_t purchase_spend(int64_t subtotal, int64_t discount)
+{
+	return subtotal - discount;
+}
+
 /* Add a purchase's after-discount spend and upgrade the tier at once if it reaches
  * a higher level (a downgrade waits for the review). */
 int add_spend(struct kp_conn *c, const struct kp_program *p, struct member_state *ms,

@@ -374,7 +374,7 @@ static int store_purchase(struct kp_conn *c, struct commit_job *j, struct comput
 		.points_earned = r->points_earned,
 		.earn_lot_id = cp->earn_lot_id,
 		/* a hold counts no spend until its confirm: a rolling tier window sums this */
-		.spend = req->hold ? 0 : r->subtotal - r->discount,
+		.spend = req->hold ? 0 : purchase_spend(r->subtotal, r->discount),
 		.hold_expires_at = req->hold ? j->now + cp->program->hold_minutes * 60 : 0,
 	};
 	kp_strcopy(p.status, sizeof p.status, req->hold ? "held" : "committed");
@@ -405,7 +405,7 @@ static int store_mechanics(struct kp_conn *c, struct commit_job *j, struct compu
 			rc = c->ops->stamp_set(c, ms->row.id, p->stamps[i].id, r->stamps_after[i]);
 	if (rc || j->req->hold)
 		return rc;
-	rc = add_spend(c, p, ms, r->subtotal - r->discount, j->now);
+	rc = add_spend(c, p, ms, purchase_spend(r->subtotal, r->discount), j->now);
 	return rc ? rc : referral_on_purchase(c, p, ms->row.id, purchase_id, j->now);
 }
 
