@@ -14,6 +14,8 @@
  * that lacked their columns searched the table once for each lot, the
  * largest cost of a quote in SQLite (migration 0008). Holds stored before
  * migration 0009 count no spend after it: a rolling tier window sums it.
+ * Spending from a lot writes its row and the one index its readers use
+ * (migration 0010), and the jobs' scan of due lots still reads that index.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -219,6 +221,44 @@ static void test_per_row_reads_of_a_quote_use_an_index_alone(void **state)
 	tmpdb_remove(&t);
 }
 
+/* How many times the program of sql writes an index entry (OP_IdxInsert). */
+static int index_writes(sqlite3 *db, const char *sql)
+{
+	char explain[1024];
+	snprintf(explain, sizeof explain, "EXPLAIN %s", sql);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, explain, -1, &st, NULL), SQLITE_OK);
+	int writes = 0;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		writes += strcmp((const char *)sqlite3_column_text(st, 1), "IdxInsert") == 0;
+	sqlite3_finalize(st);
+	return writes;
+}
+
+static void test_spending_from_a_lot_writes_one_index(void **state)
+{
+	(void)state;
+	struct tmpdb t;
+	tmpdb_create(&t, NULL);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+	/* lots_member_open carries remaining; lots_expiry and lots_pending did too
+	 * (in their WHERE), and no query read them */
+	assert_int_equal(index_writes(db, kp_sql_common[Q_LOT_UPDATE]), 1);
+	/* the scan of due lots walks the members in order on that index */
+	char explain[512];
+	snprintf(explain, sizeof explain, "EXPLAIN QUERY PLAN %s", kp_sql_common[Q_DUE_MEMBERS]);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, explain, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_non_null(strstr((const char *)sqlite3_column_text(st, 3),
+			       "USING COVERING INDEX lots_member_open (member_id>?)"));
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE); /* and sorts nothing */
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	tmpdb_remove(&t);
+}
+
 static void exec(sqlite3 *db, const char *sql)
 {
 	char *err = NULL;
@@ -278,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_rewritten_checks_still_refuse),
 		cmocka_unit_test(test_per_row_reads_of_a_quote_use_an_index_alone),
 		cmocka_unit_test(test_holds_stored_before_0009_count_no_spend),
+		cmocka_unit_test(test_spending_from_a_lot_writes_one_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
