@@ -4,8 +4,9 @@
  * The lots job finds members with a lot that is due (expired, pending past
  * its hold, or within the reminder window) and handles each member in the
  * writer: expire, activate, remind, then thresholds. The tier review walks
- * all members once per review period. Both go in batches of BATCH members,
- * each batch one writer job, so no transaction grows without bound.
+ * all members once per review period, whichever processes run it (below).
+ * Both go in batches of BATCH members, each batch one writer job, so no
+ * transaction grows without bound.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -226,33 +227,132 @@ static void review_period(const struct kp_program *p, int64_t now, char out[16])
 		snprintf(out, 16, "%04lld-%02u", (long long)y, m);
 }
 
-struct period_job {
+/*
+ * The review of a period runs in batches, and any process's scheduler may
+ * run it: several servers on one PostgreSQL database, or `kopilka jobs run`
+ * beside a server. Its progress is a job_state row, REVIEW_PROGRESS =
+ * "<period> <last member reviewed>", read and moved in each batch's own
+ * transaction (on PostgreSQL under the job's advisory lock, store.h). A
+ * batch that finds the progress moved writes nothing: another process has
+ * reviewed past it, and this one leaves the rest to that one. So a member is
+ * reviewed, and counted in a report, once a period; and a review cut short
+ * (a crash, a restart) goes on where it stopped at the next run. The period
+ * is recorded as reviewed ("tier_review") after the last batch.
+ */
+#define REVIEW_DONE "tier_review"
+#define REVIEW_PROGRESS "tier_review:progress"
+#define PROGRESS_CAP 48
+
+/* The member a progress text of period names as the last reviewed, or -1 if
+ * the text is of another period (or none). */
+static int64_t progress_of(const char *text, const char *period)
+{
+	size_t len = strlen(period);
+	if (strncmp(text, period, len) != 0 || text[len] != ' ')
+		return -1;
+	char *end;
+	long long upto = strtoll(text + len + 1, &end, 10);
+	return *end == '\0' && upto >= 0 ? upto : -1;
+}
+
+static int progress_set(struct kp_conn *c, const char *period, int64_t upto)
+{
+	char text[PROGRESS_CAP];
+	snprintf(text, sizeof text, "%s %lld", period, (long long)upto);
+	return c->ops->job_period_set(c, REVIEW_PROGRESS, text);
+}
+
+static int progress_get(struct kp_conn *c, const char *period, int64_t *upto)
+{
+	char text[PROGRESS_CAP];
+	int rc = c->ops->job_period_get(c, REVIEW_PROGRESS, text, sizeof text);
+	*upto = rc ? -1 : progress_of(text, period);
+	return rc;
+}
+
+/* Whether a review of the period is due, and from which member on. */
+struct review_start {
 	const char *period;
-	char last[16];
-	bool read;
+	bool due;
+	int64_t after;
 };
 
-static int period_run(struct kp_conn *c, void *arg)
+static int review_start_run(struct kp_conn *c, void *arg)
 {
-	struct period_job *j = arg;
-	if (j->read)
-		return c->ops->job_period_get(c, "tier_review", j->last, sizeof j->last);
-	return c->ops->job_period_set(c, "tier_review", j->period);
+	struct review_start *r = arg;
+	r->due = false;
+	char last[16];
+	int rc = c->ops->job_period_get(c, REVIEW_DONE, last, sizeof last);
+	if (rc || strcmp(last, r->period) == 0)
+		return rc;
+	/* The first run only starts the calendar: a review is due at the next period. */
+	if (!last[0])
+		return c->ops->job_period_set(c, REVIEW_DONE, r->period);
+	if ((rc = progress_get(c, r->period, &r->after)))
+		return rc;
+	r->due = true;
+	if (r->after >= 0)
+		return 0; /* begun: by a run cut short, or by another process now */
+	r->after = 0;
+	return progress_set(c, r->period, 0);
+}
+
+/* One batch of the review: the members (after, the last of ids], or with
+ * none, the end of the review. */
+struct review_step {
+	struct batch_job *batch;
+	const char *period;
+	int64_t after;
+	bool moved; /* another process has moved the progress: this one stops */
+};
+
+static int review_step_run(struct kp_conn *c, void *arg)
+{
+	struct review_step *r = arg;
+	struct batch_job *j = r->batch;
+	j->counts = (struct kp_jobs_report){0};
+	int64_t at;
+	int rc = progress_get(c, r->period, &at);
+	r->moved = !rc && at != r->after;
+	if (rc || r->moved)
+		return rc;
+	if (j->n == 0)
+		return c->ops->job_period_set(c, REVIEW_DONE, r->period);
+	if ((rc = progress_set(c, r->period, j->ids[j->n - 1])))
+		return rc;
+	return review_batch_run(c, j);
 }
 
 static int tier_review(struct kp_engine *e, struct batch_job *j)
 {
 	char period[16];
 	review_period(j->program, j->now, period);
-	struct period_job pj = {.period = period, .read = true};
-	int rc = kp_writer_submit(e->writer, period_run, &pj);
-	if (rc || strcmp(pj.last, period) == 0)
+	struct review_start start = {.period = period};
+	int rc = kp_writer_submit(e->writer, review_start_run, &start);
+	if (rc || !start.due)
 		return rc;
-	/* The first run only starts the calendar: a review is due at the next period. */
-	if (pj.last[0])
-		rc = for_members(e, j, list_all, review_batch_run);
-	pj.read = false;
-	return rc ? rc : kp_writer_submit(e->writer, period_run, &pj);
+	int64_t ids[BATCH];
+	struct review_step step = {.batch = j, .period = period, .after = start.after};
+	for (;;) {
+		struct kp_conn *c;
+		if ((rc = reader_acquire(e, &c)))
+			return rc;
+		size_t n;
+		rc = list_all(c, j, step.after, ids, BATCH, &n);
+		reader_release(e, c);
+		if (rc)
+			return rc;
+		j->ids = ids;
+		j->n = n;
+		if ((rc = kp_writer_submit(e->writer, review_step_run, &step)))
+			return rc;
+		if (step.moved)
+			return 0;
+		add_counts(j->report, &j->counts);
+		if (n == 0)
+			return 0; /* the period is recorded as reviewed */
+		step.after = ids[n - 1];
+	}
 }
 
 int kp_engine_jobs_run(struct kp_engine *e, struct kp_jobs_report *out, struct kp_why *why)

@@ -403,7 +403,10 @@ struct kp_store_ops {
 	 * available_at ≤ now. */
 	int (*members_with_due_lots)(struct kp_conn *c, int64_t now, int64_t remind_until,
 				     int64_t after_id, int64_t *ids, size_t cap, size_t *n);
-	/* The last period a job ran for ("" if never); and record one. */
+	/* A job's recorded text ("" if none): the last period it ran for, or the
+	 * tier review's progress (engine/jobs.c); and record one. On PostgreSQL
+	 * both take the job's advisory lock in a write transaction, held to its
+	 * end, so a read and the write after it are one step among processes. */
 	int (*job_period_get)(struct kp_conn *c, const char *job, char *period, size_t cap);
 	int (*job_period_set)(struct kp_conn *c, const char *job, const char *period);
 

@@ -12,7 +12,9 @@ It drives real `kopilka serve --test-clock` processes through tests/api/kptest.p
 3. boundaries: tier thresholds to the kopeck, campaign budgets (and 8 threads racing for
    the last of one), thresholds giving several certificates, stamp cards with refunds,
    discount precedence (tier vs discount card vs campaign);
-4. invalid program documents (422 invalid_program, the field path first, nothing changes).
+4. invalid program documents (422 invalid_program, the field path first, nothing changes);
+5. the tier review across processes: two `kopilka jobs run` at once review each member once
+   between them, and a review cut short goes on where it stopped.
 
 Every expected number is worked out in the comment next to it. Point value is 100
 (1 point = 1.00 ₽) everywhere, so points = ⌊paid × percent / 10000⌋.
@@ -20,8 +22,10 @@ Every expected number is worked out in the comment next to it. Point value is 10
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -1077,9 +1081,78 @@ def invalid():
     with_server(PREC, "invalid programs", invalid_programs)
 
 
+# ---------------------------------------------------------------- 5. the tier review across processes
+
+REVIEW_MEMBERS = 2000  # ten batches of 200 (engine/jobs.c)
+
+
+def jobs_at_once(db, now, n):
+    """n `kopilka jobs run --now` processes started together; their answers."""
+    argv = [kptest.BIN, "jobs", "run", "--db", kptest.db_uri(db), "--now", now]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(n)]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=120)
+        try:
+            out.append((p.returncode, json.loads(stdout.decode())))
+        except ValueError:
+            out.append((p.returncode, {"stderr": stderr.decode(errors="replace")[:500]}))
+    return out
+
+
+def review_across_processes():
+    """The review's progress is a job_state row moved by each batch in its own
+    transaction (engine/jobs.c): a member is reviewed once a period whoever runs it."""
+    tmp = tempfile.mkdtemp(prefix="kopilka-review.")
+    try:
+        db = kptest.new_db(os.path.join(tmp, "review.db"))
+        uri = kptest.db_uri(db)
+        program = os.path.join(tmp, "program.json")
+        with open(program, "w") as f:
+            json.dump(YEAR, f)
+        members = os.path.join(tmp, "members.csv")
+        with open(members, "w") as f:
+            f.write("external_id,consent_personal_data\n")
+            f.writelines("review-%d,1\n" % i for i in range(REVIEW_MEMBERS))
+        for argv in (["init", "--db", uri, "--program", program],
+                     ["import", "members", "--db", uri, members]):
+            p = subprocess.run([kptest.BIN] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=120)
+            check("review: kopilka %s → 0" % argv[0],
+                  (p.returncode, p.stderr.decode(errors="replace")[-300:]) if p.returncode else 0, 0)
+        # January (UTC+3): the first run only starts the calendar.
+        rc, js = jobs_cli(db, "2027-01-15T12:00:00Z")
+        check("review: January's first run reviews nobody", (rc, js.get("tier_reviews")), (0, 0))
+        # February: two processes at once. Whichever reviews a batch, each member once.
+        runs = jobs_at_once(db, "2027-02-15T12:00:00Z", 2)
+        check("review: February, two runs at once: both answer",
+              [rc for rc, _ in runs], [0, 0])
+        check("review: February, two runs at once: %d members reviewed between them" % REVIEW_MEMBERS,
+              (sum(js.get("tier_reviews", 0) for _, js in runs), [js for _, js in runs if "stderr" in js]),
+              (REVIEW_MEMBERS, []))
+        rc, js = jobs_cli(db, "2027-02-20T12:00:00Z")
+        check("review: February again: nobody", (rc, js.get("tier_reviews")), (0, 0))
+        # March, cut short after the 400th member (as a run that stopped there leaves it).
+        ids = sorted(int(r[0]) for r in kptest.db_query(db, "SELECT id FROM members"))
+        check("review: the members are there", len(ids), REVIEW_MEMBERS)
+        kptest.db_exec(db, "INSERT INTO job_state (name, last_period) VALUES "
+                           "('tier_review:progress', '2027-03 %d') ON CONFLICT (name) "
+                           "DO UPDATE SET last_period = excluded.last_period" % ids[399])
+        rc, js = jobs_cli(db, "2027-03-15T12:00:00Z")
+        check("review: March, cut short after 400: the other %d" % (REVIEW_MEMBERS - 400),
+              (rc, js.get("tier_reviews")), (0, REVIEW_MEMBERS - 400))
+        rc, js = jobs_cli(db, "2027-03-16T12:00:00Z")
+        check("review: March again: nobody", (rc, js.get("tier_reviews")), (0, 0))
+        check("review: March is recorded as reviewed",
+              kptest.db_query(db, "SELECT last_period FROM job_state WHERE name = 'tier_review'"),
+              [["2027-03"]])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     t = time.time()
-    for part in (examples, a_year, boundaries, invalid):
+    for part in (examples, a_year, boundaries, invalid, review_across_processes):
         kptest.scenario(part)
     print("# total %.1f s" % (time.time() - t), flush=True)
     kptest.summary()
