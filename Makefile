@@ -60,14 +60,15 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/gen/migrations.c: scripts/embed-sql.sh $(MIGRATIONS)
+# The directories too: removing or renaming a migration changes no file left in the list.
+$(B)/gen/migrations.c: scripts/embed-sql.sh $(MIGRATIONS) src/store/migrations
 	@mkdir -p $(dir $@)
 	scripts/embed-sql.sh $@ $(MIGRATIONS)
 
 $(B)/gen/migrations.o: $(B)/gen/migrations.c
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
 
-$(B)/gen/migrations_pg.c: scripts/embed-sql.sh $(PG_MIGRATIONS)
+$(B)/gen/migrations_pg.c: scripts/embed-sql.sh $(PG_MIGRATIONS) src/store/migrations/pg
 	@mkdir -p $(dir $@)
 	KP_SQL_ARRAY=kp_pg_migrations scripts/embed-sql.sh $@ $(PG_MIGRATIONS)
 
@@ -135,14 +136,14 @@ build/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
-build/fuzz/gen/migrations.c: scripts/embed-sql.sh $(MIGRATIONS)
+build/fuzz/gen/migrations.c: scripts/embed-sql.sh $(MIGRATIONS) src/store/migrations
 	@mkdir -p $(dir $@)
 	scripts/embed-sql.sh $@ $(MIGRATIONS)
 
 build/fuzz/gen/migrations.o: build/fuzz/gen/migrations.c
 	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) -c -o $@ $<
 
-build/fuzz/gen/migrations_pg.c: scripts/embed-sql.sh $(PG_MIGRATIONS)
+build/fuzz/gen/migrations_pg.c: scripts/embed-sql.sh $(PG_MIGRATIONS) src/store/migrations/pg
 	@mkdir -p $(dir $@)
 	KP_SQL_ARRAY=kp_pg_migrations scripts/embed-sql.sh $@ $(PG_MIGRATIONS)
 
