@@ -24,6 +24,7 @@ struct batch_job {
 	int64_t now;
 	const int64_t *ids;
 	size_t n;
+	int64_t after; /* the last member of the batches before this one (for_members) */
 	/* What this batch did. The writer may run a batch again (writer.h): each
 	 * run starts it afresh, and only a committed batch's counts reach the report. */
 	struct kp_jobs_report counts;
@@ -187,12 +188,15 @@ static void add_counts(struct kp_jobs_report *to, const struct kp_jobs_report *b
 	to->tier_downgrades += batch->tier_downgrades;
 }
 
-/* List members on a reader, batch by batch, and run each batch on the writer. */
-static int for_members(struct kp_engine *e, struct batch_job *j, list_fn list, kp_write_fn run)
+/* List members after the given one on a reader, batch by batch, and run each
+ * batch on the writer; j->after is then the last member listed. */
+static int for_members(struct kp_engine *e, struct batch_job *j, int64_t after, list_fn list,
+		       kp_write_fn run)
 {
-	int64_t ids[BATCH], after = 0;
+	int64_t ids[BATCH];
 	size_t n;
 	do {
+		j->after = after;
 		struct kp_conn *c;
 		int rc = reader_acquire(e, &c);
 		if (rc)
@@ -210,6 +214,7 @@ static int for_members(struct kp_engine *e, struct batch_job *j, list_fn list, k
 			add_counts(j->report, &j->counts);
 		after = n ? ids[n - 1] : after;
 	} while (n == BATCH);
+	j->after = after;
 	return 0;
 }
 
@@ -297,30 +302,38 @@ static int review_start_run(struct kp_conn *c, void *arg)
 	return progress_set(c, r->period, 0);
 }
 
-/* One batch of the review: the members (after, the last of ids], or with
- * none, the end of the review. */
-struct review_step {
-	struct batch_job *batch;
-	const char *period;
-	int64_t after;
-	bool moved; /* another process has moved the progress: this one stops */
-};
+/* A review batch's answer when the progress is not where the batch expected
+ * it (not a KP_E* code): it wrote nothing, and its process stops. */
+#define REVIEW_MOVED 1
 
+/* One batch of the review: the members (j->after, the last of ids]. */
 static int review_step_run(struct kp_conn *c, void *arg)
 {
-	struct review_step *r = arg;
-	struct batch_job *j = r->batch;
+	struct batch_job *j = arg;
+	assert(j->n > 0);
 	j->counts = (struct kp_jobs_report){0};
+	char period[16];
+	review_period(j->program, j->now, period);
 	int64_t at;
-	int rc = progress_get(c, r->period, &at);
-	r->moved = !rc && at != r->after;
-	if (rc || r->moved)
-		return rc;
-	if (j->n == 0)
-		return c->ops->job_period_set(c, REVIEW_DONE, r->period);
-	if ((rc = progress_set(c, r->period, j->ids[j->n - 1])))
+	int rc = progress_get(c, period, &at);
+	if (rc || at != j->after)
+		return rc ? rc : REVIEW_MOVED;
+	if ((rc = progress_set(c, period, j->ids[j->n - 1])))
 		return rc;
 	return review_batch_run(c, j);
+}
+
+/* After the last batch (through j->after): the period is recorded as reviewed. */
+static int review_done_run(struct kp_conn *c, void *arg)
+{
+	const struct batch_job *j = arg;
+	char period[16];
+	review_period(j->program, j->now, period);
+	int64_t at;
+	int rc = progress_get(c, period, &at);
+	if (rc || at != j->after)
+		return rc ? rc : REVIEW_MOVED;
+	return c->ops->job_period_set(c, REVIEW_DONE, period);
 }
 
 static int tier_review(struct kp_engine *e, struct batch_job *j)
@@ -331,28 +344,10 @@ static int tier_review(struct kp_engine *e, struct batch_job *j)
 	int rc = kp_writer_submit(e->writer, review_start_run, &start);
 	if (rc || !start.due)
 		return rc;
-	int64_t ids[BATCH];
-	struct review_step step = {.batch = j, .period = period, .after = start.after};
-	for (;;) {
-		struct kp_conn *c;
-		if ((rc = reader_acquire(e, &c)))
-			return rc;
-		size_t n;
-		rc = list_all(c, j, step.after, ids, BATCH, &n);
-		reader_release(e, c);
-		if (rc)
-			return rc;
-		j->ids = ids;
-		j->n = n;
-		if ((rc = kp_writer_submit(e->writer, review_step_run, &step)))
-			return rc;
-		if (step.moved)
-			return 0;
-		add_counts(j->report, &j->counts);
-		if (n == 0)
-			return 0; /* the period is recorded as reviewed */
-		step.after = ids[n - 1];
-	}
+	rc = for_members(e, j, start.after, list_all, review_step_run);
+	if (!rc)
+		rc = kp_writer_submit(e->writer, review_done_run, j);
+	return rc == REVIEW_MOVED ? 0 : rc;
 }
 
 int kp_engine_jobs_run(struct kp_engine *e, struct kp_jobs_report *out, struct kp_why *why)
@@ -368,7 +363,7 @@ int kp_engine_jobs_run(struct kp_engine *e, struct kp_jobs_report *out, struct k
 	struct batch_job j = {.program = p, .now = kp_engine_now(e), .report = out};
 	rc = release_expired_holds(e, j.now, &out->holds_released);
 	if (!rc)
-		rc = for_members(e, &j, list_due, lots_batch_run);
+		rc = for_members(e, &j, 0, list_due, lots_batch_run);
 	if (!rc && p->n_tiers > 0)
 		rc = tier_review(e, &j);
 	if (!rc)
