@@ -333,29 +333,30 @@ static int64_t created_lot_id(const struct kp_member_points *m)
 	return 0;
 }
 
-static int store_lines(struct kp_conn *c, const struct kp_purchase_req *req,
-		       const struct computed *cp, int64_t purchase_id)
+/* The purchase's lines as the store keeps them; NULL when out of memory. */
+static struct kp_purchase_line_row *line_rows(const struct kp_purchase_req *req,
+					      const struct computed *cp)
 {
-	int rc = 0;
-	for (size_t i = 0; !rc && i < req->n_lines; i++) {
+	struct kp_purchase_line_row *rows = calloc(req->n_lines, sizeof *rows);
+	for (size_t i = 0; rows && i < req->n_lines; i++) {
 		const struct kp_line_result *l = &cp->result.lines[i];
-		struct kp_purchase_line_row row = {
+		struct kp_purchase_line_row *row = &rows[i];
+		*row = (struct kp_purchase_line_row){
 			.line_no = (int64_t)i, .qty = req->lines[i].qty,
 			.price = req->lines[i].price, .amount = l->amount,
 			.discount = l->discount, .points = l->points,
 			.certificates = l->certificates, .paid = l->paid, .earned = l->earned,
 			.free_units = l->free_units,
 		};
-		kp_strcopy(row.sku, sizeof row.sku, req->lines[i].sku);
-		kp_strcopy(row.category, sizeof row.category, req->lines[i].category);
+		kp_strcopy(row->sku, sizeof row->sku, req->lines[i].sku);
+		kp_strcopy(row->category, sizeof row->category, req->lines[i].category);
 		const char *card = stamp_card_of(cp->program, req->lines[i].sku);
-		kp_strcopy(row.stamp_card, sizeof row.stamp_card, cp->has_member ? card : NULL);
-		rc = c->ops->purchase_line_insert(c, purchase_id, &row);
+		kp_strcopy(row->stamp_card, sizeof row->stamp_card, cp->has_member ? card : NULL);
 	}
-	return rc;
+	return rows;
 }
 
-/* The purchase row itself, written last and once, with its final answer. */
+/* The purchase row itself, with its lines, written last and once, with its final answer. */
 static int store_purchase(struct kp_conn *c, struct commit_job *j, struct computed *cp,
 			  int64_t purchase_id, const char *answer)
 {
@@ -381,7 +382,9 @@ static int store_purchase(struct kp_conn *c, struct commit_job *j, struct comput
 	kp_strcopy(p.partner, sizeof p.partner, req->partner);
 	kp_strcopy(p.receipt_id, sizeof p.receipt_id, req->receipt_id);
 	kp_strcopy(p.request_hash, sizeof p.request_hash, req->hash);
-	int rc = c->ops->purchase_insert(c, &p, answer);
+	struct kp_purchase_line_row *lines = line_rows(req, cp);
+	int rc = lines ? c->ops->purchase_insert(c, &p, lines, req->n_lines, answer) : KP_ENOMEM;
+	free(lines);
 	assert(rc || p.id == purchase_id);
 	return rc;
 }
@@ -450,8 +453,6 @@ static int commit_run(struct kp_conn *c, void *arg)
 	/* Everything that refers to the purchase first; its row, with the answer, last. */
 	if (!rc)
 		rc = c->ops->purchase_next_id(c, &purchase_id);
-	if (!rc)
-		rc = store_lines(c, j->req, &cp, purchase_id);
 	if (!rc)
 		rc = codes_use(c, &cp.codes, purchase_id, cp.has_member ? cp.ms.row.id : 0,
 			       cp.result.certificates, j->now, paid);

@@ -207,6 +207,24 @@ static json_t *refund_json(const struct refund_job *j, const struct refund_total
 			 codes_back_json(&t->back));
 }
 
+/* The purchase's lines again, each with what this refund adds to its refunded_qty. */
+static int store_refunded_qty(struct kp_conn *c, int64_t purchase_id,
+			      const struct kp_purchase_line_row *lines, const struct line_refund *lr,
+			      size_t n)
+{
+	struct kp_purchase_line_row *after = malloc(n * sizeof *after);
+	if (!after)
+		return KP_ENOMEM;
+	memcpy(after, lines, n * sizeof *after);
+	for (size_t i = 0; i < n; i++) {
+		after[i].refunded_qty += lr[i].qty;
+		assert(after[i].refunded_qty <= after[i].qty);
+	}
+	int rc = c->ops->purchase_set_lines(c, purchase_id, after, n);
+	free(after);
+	return rc;
+}
+
 static int store_refund(struct kp_conn *c, struct refund_job *j, const struct kp_purchase_row *p,
 			const struct kp_purchase_line_row *lines, const struct line_refund *lr,
 			size_t n, const struct refund_totals *t, struct member_side *ms)
@@ -222,10 +240,8 @@ static int store_refund(struct kp_conn *c, struct refund_job *j, const struct kp
 		return KP_ENOMEM;
 	int rc = c->ops->refund_insert(c, &row, text);
 	free(text);
-	for (size_t i = 0; !rc && i < n; i++)
-		if (lr[i].qty > 0)
-			rc = c->ops->purchase_line_refund(c, p->id, lines[i].line_no,
-							  lines[i].refunded_qty + lr[i].qty);
+	if (!rc)
+		rc = store_refunded_qty(c, p->id, lines, lr, n);
 	if (!rc)
 		rc = c->ops->purchase_add_spend(c, p->id, -t->spend);
 	/* A coupon's use is given back only with the whole purchase. */

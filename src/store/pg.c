@@ -335,6 +335,12 @@ const char *pg_str(const struct pg_res *r, int col)
 	return PQgetvalue(r->r, r->row, col); /* "" for NULL */
 }
 
+bool pg_null(const struct pg_res *r, int col)
+{
+	assert(r->r && r->row >= 0 && r->row < r->rows);
+	return PQgetisnull(r->r, r->row, col);
+}
+
 void pg_text(const struct pg_res *r, int col, char *dst, size_t cap)
 {
 	assert(dst && cap > 0);
@@ -608,9 +614,8 @@ const struct kp_store_ops kp_pg_ops = {
 	.purchase_insert = pg_purchase_insert,
 	.purchase_next_id = pg_purchase_next_id,
 	.purchase_set_answer = pg_purchase_set_answer,
-	.purchase_line_insert = pg_purchase_line_insert,
 	.purchase_lines = pg_purchase_lines,
-	.purchase_line_refund = pg_purchase_line_refund,
+	.purchase_set_lines = pg_purchase_set_lines,
 	.purchase_refunds_json = pg_purchase_refunds_json,
 	.refund_find = pg_refund_find,
 	.refund_insert = pg_refund_insert,

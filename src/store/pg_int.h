@@ -68,6 +68,7 @@ int64_t pg_int(const struct pg_res *r, int col); /* NULL = 0; 't'/'f' = 1/0 */
 void pg_text(const struct pg_res *r, int col, char *dst, size_t cap);
 char *pg_dup(const struct pg_res *r, int col); /* malloc'ed; NULL if out of memory */
 const char *pg_str(const struct pg_res *r, int col); /* valid until pg_clear */
+bool pg_null(const struct pg_res *r, int col);
 
 /* The operations of the function table, by file (pg_members.c, pg_ledger.c, pg_more.c). */
 int pg_program_insert(struct kp_conn *c, const char *doc, int64_t now, int64_t *version);
@@ -97,14 +98,13 @@ int pg_purchase_spent_lots(struct kp_conn *c, int64_t purchase_id, struct kp_spe
 int pg_purchase_find(struct kp_conn *c, const char *partner, const char *receipt_id,
 		     struct kp_purchase_row *out, char **answer);
 int pg_purchase_next_id(struct kp_conn *c, int64_t *id);
-int pg_purchase_insert(struct kp_conn *c, struct kp_purchase_row *p, const char *answer);
+int pg_purchase_insert(struct kp_conn *c, struct kp_purchase_row *p,
+		       const struct kp_purchase_line_row *lines, size_t n_lines, const char *answer);
 int pg_purchase_set_answer(struct kp_conn *c, int64_t id, const char *answer);
-int pg_purchase_line_insert(struct kp_conn *c, int64_t purchase_id,
-			    const struct kp_purchase_line_row *line);
 int pg_purchase_lines(struct kp_conn *c, int64_t purchase_id, struct kp_purchase_line_row *out,
 		      size_t cap, size_t *n);
-int pg_purchase_line_refund(struct kp_conn *c, int64_t purchase_id, int64_t line_no,
-			    int64_t refunded_qty);
+int pg_purchase_set_lines(struct kp_conn *c, int64_t purchase_id,
+			  const struct kp_purchase_line_row *lines, size_t n);
 int pg_purchase_refunds_json(struct kp_conn *c, int64_t purchase_id, char **json);
 int pg_refund_find(struct kp_conn *c, const char *partner, const char *refund_id,
 		   struct kp_refund_row *out, char **answer);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/lines_json.h"
 #include "store/pg_int.h"
 #include "util/error.h"
 
@@ -219,16 +220,21 @@ int pg_purchase_by_id(struct kp_conn *base, int64_t id, struct kp_purchase_row *
 			     answer);
 }
 
-int pg_purchase_insert(struct kp_conn *base, struct kp_purchase_row *p, const char *answer)
+int pg_purchase_insert(struct kp_conn *base, struct kp_purchase_row *p,
+		       const struct kp_purchase_line_row *lines, size_t n_lines, const char *answer)
 {
 	struct pg_conn *c = CONN(base);
 	assert(p && answer);
+	char *text = kp_lines_json(lines, n_lines);
+	if (!text)
+		return KP_ENOMEM;
 	struct pg_res res;
-	int rc = pg_one(c, Q_PURCHASE_INSERT, &res, "issiiisiiiiiiisisi", p->id, p->partner,
+	int rc = pg_one(c, Q_PURCHASE_INSERT, &res, "issiiisiiiiiiisisis", p->id, p->partner,
 			p->receipt_id, p->member_id, p->program_version, p->at, p->request_hash,
 			p->subtotal, p->discount, p->points_redeemed, p->certificates, p->to_pay,
 			p->points_earned, p->earn_lot_id, answer, p->spend,
-			p->status[0] ? p->status : "committed", p->hold_expires_at);
+			p->status[0] ? p->status : "committed", p->hold_expires_at, text);
+	free(text);
 	return keyed_insert_error(c, one_int(c, rc, &res, &p->id));
 }
 
@@ -244,22 +250,13 @@ int pg_purchase_set_answer(struct kp_conn *base, int64_t id, const char *answer)
 	return pg_run(CONN(base), Q_PURCHASE_SET_ANSWER, NULL, "si", answer, id);
 }
 
-int pg_purchase_line_insert(struct kp_conn *base, int64_t purchase_id,
-			    const struct kp_purchase_line_row *l)
+/* A purchase's lines from before migration 0011: a row each in purchase_lines. */
+static int line_rows(struct pg_conn *c, int64_t purchase_id, struct kp_purchase_line_row *out,
+		     size_t cap, size_t *n)
 {
-	assert(l && l->qty > 0);
-	return pg_run(CONN(base), Q_LINE_INSERT, NULL, "iissiiiiiiiisi", purchase_id, l->line_no,
-		      l->sku, l->category, l->qty, l->price, l->amount, l->discount, l->points,
-		      l->certificates, l->paid, l->earned, l->stamp_card, l->free_units);
-}
-
-int pg_purchase_lines(struct kp_conn *base, int64_t purchase_id, struct kp_purchase_line_row *out,
-		      size_t cap, size_t *n)
-{
-	assert(out && n);
 	struct pg_res res;
 	*n = 0;
-	int rc = pg_run(CONN(base), Q_LINES, &res, "i", purchase_id);
+	int rc = pg_run(c, Q_LINE_ROWS, &res, "i", purchase_id);
 	while (!rc && pg_next(&res)) {
 		if (*n == cap) {
 			rc = KP_ETOOLARGE;
@@ -285,11 +282,36 @@ int pg_purchase_lines(struct kp_conn *base, int64_t purchase_id, struct kp_purch
 	return rc;
 }
 
-int pg_purchase_line_refund(struct kp_conn *base, int64_t purchase_id, int64_t line_no,
-			    int64_t refunded_qty)
+int pg_purchase_lines(struct kp_conn *base, int64_t purchase_id, struct kp_purchase_line_row *out,
+		      size_t cap, size_t *n)
 {
-	assert(refunded_qty >= 0);
-	return pg_run(CONN(base), Q_LINE_REFUND, NULL, "iii", refunded_qty, purchase_id, line_no);
+	struct pg_conn *c = CONN(base);
+	assert(out && n);
+	struct pg_res res;
+	*n = 0;
+	int rc = pg_run(c, Q_LINES, &res, "i", purchase_id);
+	if (rc)
+		return rc;
+	bool in_row = pg_next(&res) && !pg_null(&res, 0);
+	if (in_row)
+		rc = kp_lines_parse(pg_str(&res, 0), out, cap, n);
+	pg_clear(&res);
+	return rc || in_row ? rc : line_rows(c, purchase_id, out, cap, n);
+}
+
+/* The lines go into the purchase's row; one from before 0011 leaves its rows. */
+int pg_purchase_set_lines(struct kp_conn *base, int64_t purchase_id,
+			  const struct kp_purchase_line_row *lines, size_t n)
+{
+	struct pg_conn *c = CONN(base);
+	char *text = kp_lines_json(lines, n);
+	if (!text)
+		return KP_ENOMEM;
+	int rc = pg_run(c, Q_LINES_SET, NULL, "si", text, purchase_id);
+	free(text);
+	if (!rc)
+		rc = pg_run(c, Q_LINE_ROWS_DELETE, NULL, "i", purchase_id);
+	return rc;
 }
 
 static int one_text(int rc, struct pg_res *res, char **out)

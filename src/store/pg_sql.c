@@ -45,10 +45,10 @@ const char *const kp_pg_sql[Q_COUNT] = {
 	[Q_PURCHASE_INSERT] = "INSERT INTO purchases (id, partner, receipt_id, member_id, "
 			      "program_version, at, request_hash, subtotal, discount, "
 			      "points_redeemed, certificates, to_pay, points_earned, earn_lot_id, "
-			      "answer, spend, status, hold_expires_at) VALUES (COALESCE(NULLIF(?, 0), "
-			      "nextval(pg_get_serial_sequence('purchases', 'id'))), ?, ?, "
-			      "NULLIF(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0), ?, ?, ?, "
-			      "NULLIF(?, 0)) RETURNING id",
+			      "answer, spend, status, hold_expires_at, lines) VALUES "
+			      "(COALESCE(NULLIF(?, 0), nextval(pg_get_serial_sequence('purchases', "
+			      "'id'))), ?, ?, NULLIF(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0), "
+			      "?, ?, ?, NULLIF(?, 0), ?) RETURNING id",
 	[Q_PURCHASE_NEXT_ID] = "SELECT nextval(pg_get_serial_sequence('purchases', 'id'))",
 	[Q_REFUNDS_JSON] = "SELECT COALESCE(json_agg(answer::json ORDER BY id), '[]') FROM "
 			   "refunds WHERE purchase_id = ?",

@@ -63,5 +63,7 @@ int pg_verify(struct kp_conn *base, struct kp_verify_report *r)
 		rc = count_rows(c, "purchases", &r->purchases);
 	for (size_t i = 0; !rc && i < kp_verify_checks_count; i++)
 		rc = run_check(c, &kp_verify_checks[i], r);
+	if (!rc)
+		rc = run_check(c, &kp_verify_lines_pg, r);
 	return rc;
 }

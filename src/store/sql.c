@@ -53,21 +53,18 @@ const char *const kp_sql_common[Q_COUNT] = {
 	[Q_PURCHASE_INSERT] = "INSERT INTO purchases (id, partner, receipt_id, member_id, "
 			      "program_version, at, request_hash, subtotal, discount, "
 			      "points_redeemed, certificates, to_pay, points_earned, earn_lot_id, "
-			      "answer, spend, status, hold_expires_at) VALUES (NULLIF(?, 0), ?, ?, "
-			      "NULLIF(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0), ?, ?, ?, "
-			      "NULLIF(?, 0))",
+			      "answer, spend, status, hold_expires_at, lines) VALUES (NULLIF(?, 0), "
+			      "?, ?, NULLIF(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0), ?, ?, ?, "
+			      "NULLIF(?, 0), ?)",
 	[Q_PURCHASE_NEXT_ID] = "SELECT COALESCE(MAX(id), 0) + 1 FROM purchases",
 	[Q_PURCHASE_SET_ANSWER] = "UPDATE purchases SET answer = ? WHERE id = ?",
-	[Q_LINE_INSERT] = "INSERT INTO purchase_lines (purchase_id, line_no, sku, category, qty, "
-			  "price, amount, discount, points, certificates, paid, earned, "
-			  "stamp_card, free_units) "
-			  "VALUES (?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[Q_LINES] = "SELECT line_no, sku, COALESCE(category, ''), qty, price, amount, discount, "
-		    "points, certificates, paid, earned, refunded_qty, stamp_card, free_units "
-		    "FROM purchase_lines "
-		    "WHERE purchase_id = ? ORDER BY line_no",
-	[Q_LINE_REFUND] = "UPDATE purchase_lines SET refunded_qty = ? "
-			  "WHERE purchase_id = ? AND line_no = ?",
+	/* NULL: a purchase from before migration 0011, its lines still rows of purchase_lines */
+	[Q_LINES] = "SELECT lines FROM purchases WHERE id = ?",
+	[Q_LINES_SET] = "UPDATE purchases SET lines = ? WHERE id = ?",
+	[Q_LINE_ROWS] = "SELECT line_no, sku, COALESCE(category, ''), qty, price, amount, discount, "
+			"points, certificates, paid, earned, refunded_qty, stamp_card, free_units "
+			"FROM purchase_lines WHERE purchase_id = ? ORDER BY line_no",
+	[Q_LINE_ROWS_DELETE] = "DELETE FROM purchase_lines WHERE purchase_id = ?",
 	[Q_REFUNDS_JSON] = "SELECT COALESCE(json_group_array(json(answer)), '[]') FROM "
 			   "(SELECT answer FROM refunds WHERE purchase_id = ? ORDER BY id)",
 	[Q_REFUND_FIND] = "SELECT id, partner, refund_id, purchase_id, at, request_hash, "

@@ -92,14 +92,14 @@ int sqlite_purchase_spent_lots(struct kp_conn *c, int64_t purchase_id, struct kp
 int sqlite_purchase_find(struct kp_conn *c, const char *partner, const char *receipt_id,
 			 struct kp_purchase_row *out, char **answer);
 int sqlite_purchase_next_id(struct kp_conn *c, int64_t *id);
-int sqlite_purchase_insert(struct kp_conn *c, struct kp_purchase_row *p, const char *answer);
+int sqlite_purchase_insert(struct kp_conn *c, struct kp_purchase_row *p,
+			   const struct kp_purchase_line_row *lines, size_t n_lines,
+			   const char *answer);
 int sqlite_purchase_set_answer(struct kp_conn *c, int64_t id, const char *answer);
-int sqlite_purchase_line_insert(struct kp_conn *c, int64_t purchase_id,
-				const struct kp_purchase_line_row *line);
 int sqlite_purchase_lines(struct kp_conn *c, int64_t purchase_id,
 			  struct kp_purchase_line_row *out, size_t cap, size_t *n);
-int sqlite_purchase_line_refund(struct kp_conn *c, int64_t purchase_id, int64_t line_no,
-				int64_t refunded_qty);
+int sqlite_purchase_set_lines(struct kp_conn *c, int64_t purchase_id,
+			      const struct kp_purchase_line_row *lines, size_t n);
 int sqlite_purchase_refunds_json(struct kp_conn *c, int64_t purchase_id, char **json);
 int sqlite_refund_find(struct kp_conn *c, const char *partner, const char *refund_id,
 		       struct kp_refund_row *out, char **answer);

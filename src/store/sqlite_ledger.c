@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/lines_json.h"
 #include "store/sqlite_int.h"
 #include "util/error.h"
 
@@ -220,17 +221,23 @@ int sqlite_purchase_find(struct kp_conn *base, const char *partner, const char *
 				    out, answer);
 }
 
-int sqlite_purchase_insert(struct kp_conn *base, struct kp_purchase_row *p, const char *answer)
+int sqlite_purchase_insert(struct kp_conn *base, struct kp_purchase_row *p,
+			   const struct kp_purchase_line_row *lines, size_t n_lines,
+			   const char *answer)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(p && answer);
+	char *text = kp_lines_json(lines, n_lines);
+	if (!text)
+		return KP_ENOMEM;
 	int rc = sqlite_exec_stmt(
-		c, sqlite_bind(c, Q_PURCHASE_INSERT, "issiiisiiiiiiisisi", p->id, p->partner,
+		c, sqlite_bind(c, Q_PURCHASE_INSERT, "issiiisiiiiiiisisis", p->id, p->partner,
 			       p->receipt_id, p->member_id, p->program_version, p->at,
 			       p->request_hash, p->subtotal, p->discount, p->points_redeemed,
 			       p->certificates, p->to_pay, p->points_earned, p->earn_lot_id, answer,
 			       p->spend, p->status[0] ? p->status : "committed",
-			       p->hold_expires_at));
+			       p->hold_expires_at, text));
+	free(text);
 	if (!rc)
 		p->id = sqlite3_last_insert_rowid(c->db);
 	return rc;
@@ -248,23 +255,11 @@ int sqlite_purchase_set_answer(struct kp_conn *base, int64_t id, const char *ans
 	return sqlite_exec_stmt(c, sqlite_bind(c, Q_PURCHASE_SET_ANSWER, "si", answer, id));
 }
 
-int sqlite_purchase_line_insert(struct kp_conn *base, int64_t purchase_id,
-				const struct kp_purchase_line_row *l)
+/* A purchase's lines from before migration 0011: a row each in purchase_lines. */
+static int line_rows(struct sqlite_conn *c, int64_t purchase_id, struct kp_purchase_line_row *out,
+		     size_t cap, size_t *n)
 {
-	struct sqlite_conn *c = CONN(base);
-	assert(l && l->qty > 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, Q_LINE_INSERT, "iissiiiiiiiisi", purchase_id,
-					       l->line_no, l->sku, l->category, l->qty, l->price,
-					       l->amount, l->discount, l->points, l->certificates,
-					       l->paid, l->earned, l->stamp_card, l->free_units));
-}
-
-int sqlite_purchase_lines(struct kp_conn *base, int64_t purchase_id,
-			  struct kp_purchase_line_row *out, size_t cap, size_t *n)
-{
-	struct sqlite_conn *c = CONN(base);
-	assert(out && n);
-	sqlite3_stmt *st = sqlite_bind(c, Q_LINES, "i", purchase_id);
+	sqlite3_stmt *st = sqlite_bind(c, Q_LINE_ROWS, "i", purchase_id);
 	if (!st)
 		return KP_ESTORE;
 	*n = 0;
@@ -294,13 +289,38 @@ int sqlite_purchase_lines(struct kp_conn *base, int64_t purchase_id,
 	return rc == SQLITE_DONE ? 0 : sqlite_error(c, rc);
 }
 
-int sqlite_purchase_line_refund(struct kp_conn *base, int64_t purchase_id, int64_t line_no,
-				int64_t refunded_qty)
+int sqlite_purchase_lines(struct kp_conn *base, int64_t purchase_id,
+			  struct kp_purchase_line_row *out, size_t cap, size_t *n)
 {
 	struct sqlite_conn *c = CONN(base);
-	assert(refunded_qty >= 0);
-	return sqlite_exec_stmt(c, sqlite_bind(c, Q_LINE_REFUND, "iii", refunded_qty, purchase_id,
-					       line_no));
+	assert(out && n);
+	*n = 0;
+	sqlite3_stmt *st = sqlite_bind(c, Q_LINES, "i", purchase_id);
+	if (!st)
+		return KP_ESTORE;
+	int rc = sqlite3_step(st);
+	bool in_row = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+	if (in_row)
+		rc = kp_lines_parse((const char *)sqlite3_column_text(st, 0), out, cap, n);
+	else
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlite_error(c, rc);
+	sqlite3_reset(st);
+	return rc || in_row ? rc : line_rows(c, purchase_id, out, cap, n);
+}
+
+/* The lines go into the purchase's row; one from before 0011 leaves its rows. */
+int sqlite_purchase_set_lines(struct kp_conn *base, int64_t purchase_id,
+			      const struct kp_purchase_line_row *lines, size_t n)
+{
+	struct sqlite_conn *c = CONN(base);
+	char *text = kp_lines_json(lines, n);
+	if (!text)
+		return KP_ENOMEM;
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_LINES_SET, "si", text, purchase_id));
+	free(text);
+	if (!rc)
+		rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_LINE_ROWS_DELETE, "i", purchase_id));
+	return rc;
 }
 
 int sqlite_purchase_refunds_json(struct kp_conn *base, int64_t purchase_id, char **json)

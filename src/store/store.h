@@ -349,18 +349,21 @@ struct kp_store_ops {
 
 	/* Purchases. *answer is malloc'ed; the caller frees it. insert keeps p->id
 	 * when it is set (from purchase_next_id), so the rows that refer to a
-	 * purchase can be written first; foreign keys are checked at commit. */
+	 * purchase can be written first; foreign keys are checked at commit.
+	 * A purchase's lines live in its row (store/lines_json.h): insert writes
+	 * them, purchase_lines reads them back, and purchase_set_lines replaces
+	 * them (a refund's refunded_qty). */
 	int (*purchase_next_id)(struct kp_conn *c, int64_t *id);
 	int (*purchase_find)(struct kp_conn *c, const char *partner, const char *receipt_id,
 			     struct kp_purchase_row *out, char **answer);
-	int (*purchase_insert)(struct kp_conn *c, struct kp_purchase_row *p, const char *answer);
+	int (*purchase_insert)(struct kp_conn *c, struct kp_purchase_row *p,
+			       const struct kp_purchase_line_row *lines, size_t n_lines,
+			       const char *answer);
 	int (*purchase_set_answer)(struct kp_conn *c, int64_t id, const char *answer);
-	int (*purchase_line_insert)(struct kp_conn *c, int64_t purchase_id,
-				    const struct kp_purchase_line_row *line);
 	int (*purchase_lines)(struct kp_conn *c, int64_t purchase_id,
 			      struct kp_purchase_line_row *out, size_t cap, size_t *n);
-	int (*purchase_line_refund)(struct kp_conn *c, int64_t purchase_id, int64_t line_no,
-				    int64_t refunded_qty);
+	int (*purchase_set_lines)(struct kp_conn *c, int64_t purchase_id,
+				  const struct kp_purchase_line_row *lines, size_t n);
 	/* The answers of a purchase's refunds, oldest first, as one JSON array text. */
 	int (*purchase_refunds_json)(struct kp_conn *c, int64_t purchase_id, char **json);
 

@@ -3,13 +3,30 @@
  *
  * Each check is one query returning the number of violations and a readable
  * example of the first. The text runs unchanged on SQLite and PostgreSQL
- * (every derived table is named, as PostgreSQL requires).
+ * (every derived table is named, as PostgreSQL requires), but for the JSON
+ * of a purchase's lines, which each reads with its own function.
  */
 #include "store/verify_sql.h"
 
 /* Net flow into account `acc` of a transfer row t: +points in, −points out. */
 #define FLOW(acc) \
 	"(CASE WHEN t.to_acc = " acc " THEN t.points WHEN t.from_acc = " acc " THEN -t.points ELSE 0 END)"
+
+/* Field k of a line in purchases.lines (store/lines_json.h), as an integer. */
+#define LINE_INT(k) "CAST(l.value ->> " #k " AS BIGINT)"
+
+/*
+ * The lines in a purchase's row add up to its totals, and no line gives back
+ * more units than it sold. EACH is the dialect's table of an array's elements
+ * (a column named value): the one place the two stores' texts differ.
+ */
+#define LINES_IN_ROW_CHECK(EACH) \
+	"SELECT count(*), min(x) FROM (SELECT 'purchase ' || p.id || ' (' || p.receipt_id || " \
+	"')' AS x FROM purchases p, " EACH " l GROUP BY p.id " \
+	"HAVING p.subtotal != SUM(" LINE_INT(4) ") OR p.discount != SUM(" LINE_INT(5) ") OR " \
+	"p.points_redeemed != SUM(" LINE_INT(6) ") OR p.certificates != SUM(" LINE_INT(7) ") " \
+	"OR p.to_pay != SUM(" LINE_INT(8) ") OR p.points_earned != SUM(" LINE_INT(9) ") OR " \
+	"MAX(CASE WHEN " LINE_INT(10) " > " LINE_INT(2) " THEN 1 ELSE 0 END) = 1) v"
 
 const struct kp_verify_check kp_verify_checks[] = {
 	{"member balances equal the sum of their postings",
@@ -63,7 +80,10 @@ const struct kp_verify_check kp_verify_checks[] = {
 	 "COALESCE(SUM(CASE WHEN t.entry = 1 AND t.refund_id IS NULL "
 	 "THEN t.points ELSE 0 END), 0) OR p.points_redeemed != COALESCE(SUM(CASE WHEN t.entry = 2 "
 	 "THEN t.points ELSE 0 END), 0)) v"},
-	{"every purchase's lines add up to its totals",
+	{"every purchase keeps its lines in one place",
+	 "SELECT count(*), min('purchase ' || p.id) FROM purchases p WHERE p.lines IS NOT NULL "
+	 "AND EXISTS (SELECT 1 FROM purchase_lines l WHERE l.purchase_id = p.id)"},
+	{"every purchase's lines from before version 11 add up to its totals",
 	 "SELECT count(*), min(x) FROM (SELECT 'purchase ' || p.id || ' (' || p.receipt_id || "
 	 "')' AS x FROM purchases p JOIN purchase_lines l ON l.purchase_id = p.id GROUP BY p.id "
 	 "HAVING p.subtotal != SUM(l.amount) OR p.discount != SUM(l.discount) OR "
@@ -86,3 +106,9 @@ const struct kp_verify_check kp_verify_checks[] = {
 };
 
 const size_t kp_verify_checks_count = sizeof kp_verify_checks / sizeof kp_verify_checks[0];
+
+#define LINES_WHAT "every purchase's lines add up to its totals, none refunded beyond its qty"
+const struct kp_verify_check kp_verify_lines_sqlite = {
+	LINES_WHAT, LINES_IN_ROW_CHECK("json_each(p.lines)")};
+const struct kp_verify_check kp_verify_lines_pg = {
+	LINES_WHAT, LINES_IN_ROW_CHECK("json_array_elements(p.lines::json)")};

@@ -1,6 +1,6 @@
 /*
  * verify_sql.h — the invariants `kopilka verify` checks with queries, in
- * SQL that both stores run as it is (see verify_sql.c).
+ * SQL that both stores run as it is, and the one check each words its own way.
  */
 #ifndef KP_STORE_VERIFY_SQL_H
 #define KP_STORE_VERIFY_SQL_H
@@ -14,5 +14,7 @@ struct kp_verify_check {
 
 extern const struct kp_verify_check kp_verify_checks[];
 extern const size_t kp_verify_checks_count;
+/* The lines kept in a purchase's row, read with each dialect's JSON functions. */
+extern const struct kp_verify_check kp_verify_lines_sqlite, kp_verify_lines_pg;
 
 #endif

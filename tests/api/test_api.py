@@ -895,6 +895,75 @@ def concurrency_scenario(S, clock):
     check("conc: each purchase is stored once with its answer", stored, {})
 
 
+LINE_FIELDS = ("sku", "category", "qty", "price", "amount", "discount", "points", "certificates",
+               "paid", "earned", "refunded_qty", "stamp_card", "free_units")
+
+
+def stored_lines(S, rid):
+    """A purchase's lines where it keeps them: (its row's JSON, parsed or None; purchase_lines rows)."""
+    pid, text = kptest.db_query(S.db, "SELECT id, lines FROM purchases WHERE receipt_id = '%s'" % rid)[0]
+    rows = kptest.db_query(S.db, "SELECT count(*) FROM purchase_lines WHERE purchase_id = %s" % pid)
+    return pid, (json.loads(text) if text is not None else None), int(rows[0][0])
+
+
+def old_lines_scenario(S, clock):
+    """A purchase stored before version 11 (lines as purchase_lines rows) refunds like a new one."""
+    clock.tick()
+    lines = [line("lego-123", 349900, qty=2, category="toys"), line("doll-7", 120000)]
+    answers = {}
+    for rid, phone in (("OLD-1", "+79009110001"), ("NEW-1", "+79009110002")):
+        m = new_member(S, rid, phone)
+        st, answers[rid], _ = S.call("POST", "/v1/purchases", basket(rid, lines, member=m["id"]))
+        check("old lines: %s → 201" % rid, st, 201)
+    pid, stored, rows = stored_lines(S, "NEW-1")
+    check("old lines: a new purchase keeps its lines in its row, none in purchase_lines",
+          ([dict(zip(LINE_FIELDS, l)) for l in stored or []], rows),
+          ([{"sku": "lego-123", "category": "toys", "qty": 2, "price": 349900, "amount": 699800,
+             "discount": 0, "points": 0, "certificates": 0, "paid": 699800, "earned": 349,
+             "refunded_qty": 0, "stamp_card": "", "free_units": 0},
+            {"sku": "doll-7", "category": None, "qty": 1, "price": 120000, "amount": 120000,
+             "discount": 0, "points": 0, "certificates": 0, "paid": 120000, "earned": 60,
+             "refunded_qty": 0, "stamp_card": "", "free_units": 0}], 0))
+
+    # OLD-1 as version 10 kept it: a row per line, nothing in purchases.lines.
+    pid, stored, _ = stored_lines(S, "OLD-1")
+    for no, l in enumerate(stored or []):
+        v = dict(zip(LINE_FIELDS, l))
+        kptest.db_exec(S.db, "INSERT INTO purchase_lines (purchase_id, line_no, sku, category, qty, "
+                       "price, amount, discount, points, certificates, paid, earned, stamp_card, "
+                       "free_units) VALUES (%s, %d, '%s', %s, %d, %d, %d, %d, %d, %d, %d, %d, '', 0)"
+                       % (pid, no, v["sku"], "'%s'" % v["category"] if v["category"] else "NULL",
+                          v["qty"], v["price"], v["amount"], v["discount"], v["points"],
+                          v["certificates"], v["paid"], v["earned"]))
+    kptest.db_exec(S.db, "UPDATE purchases SET lines = NULL WHERE id = %s" % pid)
+    check("old lines: OLD-1 keeps its lines as rows", stored_lines(S, "OLD-1")[1:], (None, 2))
+    S.check_verify("old lines: lines in both forms")
+    check("old lines: GET OLD-1 answers as before",
+          S.call("GET", "/v1/purchases/OLD-1")[:2], (200, dict(answers["OLD-1"], refunds=[])))
+
+    def refund_totals(ans):
+        return {k: (ans or {}).get(k) for k in ("money_refund", "points_reversed", "points_returned")}
+
+    got = {rid: S.call("POST", "/v1/purchases/%s/refunds" % rid,
+                       {"refund_id": "F-" + rid, "lines": [{"sku": "lego-123", "qty": 1}]})
+           for rid in ("OLD-1", "NEW-1")}
+    check("old lines: one lego refunded from each → 201, the same totals",
+          {rid: (st, refund_totals(a)) for rid, (st, a, _) in got.items()},
+          {rid: (201, {"money_refund": 349900, "points_reversed": 174, "points_returned": 0})
+           for rid in ("OLD-1", "NEW-1")})
+    _, stored, rows = stored_lines(S, "OLD-1")
+    check("old lines: the refund moved OLD-1's lines into its row with refunded_qty",
+          ([l[10] for l in stored or []], rows), ([1, 0], 0))
+    check("old lines: both purchases now keep the same lines",
+          stored, stored_lines(S, "NEW-1")[1])
+    st, a, _ = S.call("POST", "/v1/purchases/OLD-1/refunds", {"refund_id": "OF-2"})
+    check("old lines: the rest of OLD-1 → 201", (st, refund_totals(a)),
+          (201, {"money_refund": 469900, "points_reversed": 235, "points_returned": 0}))
+    check_error("old lines: nothing left to refund → 422",
+                S.call("POST", "/v1/purchases/OLD-1/refunds", {"refund_id": "OF-3"}),
+                422, "refund_exceeds_purchase")
+
+
 def verify_corruption_scenario(S):
     tmp = tempfile.mkdtemp(prefix="kptest-copy-")
     clean = os.path.join(tmp, "clean.db")
@@ -908,10 +977,22 @@ def verify_corruption_scenario(S):
         ("a member's pending + 1", "UPDATE members SET pending = pending + 1 WHERE id = 1"),
         ("the last transfer deleted", "DELETE FROM transfers WHERE id = (SELECT max(id) FROM transfers)"),
         ("a transfer's points + 1", "UPDATE transfers SET points = points + 1 WHERE id = (SELECT min(id) FROM transfers)"),
+        ("a purchase's subtotal + 1",
+         "UPDATE purchases SET subtotal = subtotal + 1 WHERE id = (SELECT min(id) FROM purchases)",
+         "every purchase's lines add up to its totals, none refunded beyond its qty"),
+        ("a line refunded more than it sold (the totals kept)",
+         "UPDATE purchases SET lines = '[[\"x\",null,1,' || subtotal || ',' || subtotal || ',' || "
+         "discount || ',' || points_redeemed || ',' || certificates || ',' || to_pay || ',' || "
+         "points_earned || ',2,\"\",0]]' WHERE id = (SELECT min(id) FROM purchases WHERE lines "
+         "IS NOT NULL)", "every purchase's lines add up to its totals, none refunded beyond its qty"),
+        ("a purchase's lines in both places",
+         "INSERT INTO purchase_lines (purchase_id, line_no, sku, qty, price, amount, discount, points, "
+         "certificates, paid, earned) SELECT max(id), 0, 'x', 1, 0, 0, 0, 0, 0, 0, 0 FROM purchases "
+         "WHERE lines IS NOT NULL", "every purchase keeps its lines in one place"),
         ("a lot's remaining − 1",
          "UPDATE lots SET remaining = remaining - 1 WHERE id = (SELECT min(id) FROM lots WHERE remaining > 0)"),
     ]
-    for i, (what, sql) in enumerate(corruptions):
+    for i, (what, sql, *failing) in enumerate(corruptions):
         path = os.path.join(tmp, "bad%d.db" % i)
         S.copy_db(path)
         try:
@@ -921,7 +1002,8 @@ def verify_corruption_scenario(S):
         check("verify: corruption %r applied to one row" % what, n, 1)
         rc, out = S.verify(path)
         check_true("verify: %s → exit 1 and FAILED" % what,
-                   rc == 1 and any(l.startswith("FAILED") for l in out.splitlines()),
+                   rc == 1 and any(l.startswith("FAILED: " + "".join(failing))
+                                   for l in out.splitlines()),
                    "exit %d, %r" % (rc, out[:300]))
     rc, out = S.verify(clean)
     check_true("verify: the clean copy still passes", rc == 0, "exit %d, %r" % (rc, out[:300]))
@@ -950,6 +1032,7 @@ def toy_store():
             run("auth", lambda: auth_scenario(S, clock, state["dasha"]))
             run("paging", lambda: paging_scenario(S, state["dasha"]))
         run("concurrency", lambda: concurrency_scenario(S, clock))
+        run("old lines", lambda: old_lines_scenario(S, clock))
         kptest.scenario(lambda: verify_corruption_scenario(S), "verify corruption")
         S.check_healthy("everything")
     finally:

@@ -285,6 +285,7 @@ static void test_holds_stored_before_0009_count_no_spend(void **state)
 			 i + 1, i + 1, statuses[i]);
 		exec(db, sql);
 	}
+	exec(db, "ALTER TABLE purchases DROP COLUMN lines"); /* added by 0011 */
 	exec(db, "PRAGMA user_version = 8");
 	sqlite3_close(db);
 	struct kp_conn *c;

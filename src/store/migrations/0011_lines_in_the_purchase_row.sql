@@ -1,0 +1,14 @@
+-- Version 11: a purchase's lines are kept in its own row.
+--
+-- purchases.lines holds them as one JSON text (store/lines_json.h: an array
+-- per line, in line order). A purchase_lines row and its primary-key entry
+-- per line were about a sixth of the writer's work a purchase, and lines
+-- are only ever read whole, by their purchase (docs/performance.md,
+-- eleventh session).
+--
+-- Nothing is copied: rewriting every purchase row at once would take
+-- minutes on a large database and a write-ahead log the size of the
+-- purchases table. A purchase from before this version has NULL here and
+-- keeps its purchase_lines rows; the first refund of it moves them into its
+-- row. `kopilka verify` checks the lines in either place.
+ALTER TABLE purchases ADD COLUMN lines TEXT;
