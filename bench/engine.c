@@ -47,7 +47,9 @@
 
 #include "engine/engine.h"
 #include "ledger/ledger.h"
+#include "store/lines_json.h"
 #include "util/error.h"
+#include "util/strcopy.h"
 #include "workload.h"
 
 #define MAX_THREADS 256
@@ -276,10 +278,8 @@ static int run_engine(struct run *r, const char *db, int threads, int inflight, 
 static const char *const raw_sql[] = {
 	"INSERT INTO purchases (partner, receipt_id, member_id, program_version, at, "
 	"request_hash, subtotal, discount, points_redeemed, certificates, to_pay, "
-	"points_earned, earn_lot_id, answer, spend) "
-	"VALUES ('main', ?, ?, 1, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?)",
-	"INSERT INTO purchase_lines (purchase_id, line_no, sku, category, qty, price, amount, "
-	"discount, points, certificates, paid, earned) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
+	"points_earned, earn_lot_id, answer, spend, lines) "
+	"VALUES ('main', ?, ?, 1, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)",
 	"INSERT INTO lots (id, member_id, points, remaining, expires_at, available_at, pending, "
 	"purchase_id, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
 	"INSERT INTO transfers (at, member_id, entry, from_acc, to_acc, points, lot_id, "
@@ -289,7 +289,7 @@ static const char *const raw_sql[] = {
 	"SELECT coalesce(max(id), 0) FROM lots",
 	"SELECT coalesce(max(id), 0) FROM purchases",
 };
-enum { R_PURCHASE, R_LINE, R_LOT, R_TRANSFER, R_MEMBER, R_MAX_LOT, R_MAX_PURCHASE, R_N };
+enum { R_PURCHASE, R_LOT, R_TRANSFER, R_MEMBER, R_MAX_LOT, R_MAX_PURCHASE, R_N };
 
 struct raw {
 	sqlite3 *db;
@@ -317,13 +317,24 @@ static int raw_purchase(struct raw *w, const struct bench_basket *b, const char 
 {
 	static const char answer_pad[] = "{\"applied\":[\"base\"],\"balance\":{\"available\":0,"
 		"\"pending\":0},\"certificates\":0,\"discount\":0,\"status\":\"committed\"}";
-	int64_t subtotal = 0, earned = 0, line_earned[BENCH_MAX_LINES];
+	int64_t subtotal = 0, earned = 0;
+	struct kp_purchase_line_row rows[BENCH_MAX_LINES] = {0};
 	for (size_t i = 0; i < b->n_lines; i++) {
 		int64_t amount = b->lines[i].qty * b->lines[i].price;
+		rows[i] = (struct kp_purchase_line_row){
+			.line_no = (int64_t)i, .qty = b->lines[i].qty, .price = b->lines[i].price,
+			.amount = amount, .paid = amount,
+			.earned = amount * 5 / 10000, /* 5% of the money, in points of 1.00 */
+		};
+		kp_strcopy(rows[i].sku, sizeof rows[i].sku, b->lines[i].sku);
+		kp_strcopy(rows[i].category, sizeof rows[i].category, b->lines[i].category);
 		subtotal += amount;
-		line_earned[i] = amount * 5 / 10000; /* 5% of the money, in points of 1.00 */
-		earned += line_earned[i];
+		earned += rows[i].earned;
 	}
+	/* the lines in the purchase's row, in the text the engine stores */
+	char *lines = kp_lines_json(rows, b->n_lines);
+	if (!lines)
+		return SQLITE_NOMEM;
 	int64_t pid = ++w->purchase_id, lot = earned > 0 ? ++w->lot_id : 0;
 	char answer[2048], hash[KP_HASH_HEX];
 	/* an answer of the size the engine stores: ~180 bytes a line plus the totals */
@@ -342,23 +353,11 @@ static int raw_purchase(struct raw *w, const struct bench_basket *b, const char 
 	lot ? sqlite3_bind_int64(s, 8, lot) : sqlite3_bind_null(s, 8);
 	sqlite3_bind_text(s, 9, answer, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 10, subtotal);
+	sqlite3_bind_text(s, 11, lines, -1, SQLITE_STATIC);
 	int rc = step(s);
+	free(lines);
 	if (!rc && sqlite3_last_insert_rowid(w->db) != pid)
 		return SQLITE_MISMATCH;
-	for (size_t i = 0; !rc && i < b->n_lines; i++) {
-		s = w->st[R_LINE];
-		int64_t amount = b->lines[i].qty * b->lines[i].price;
-		sqlite3_bind_int64(s, 1, pid);
-		sqlite3_bind_int64(s, 2, (int64_t)i);
-		sqlite3_bind_text(s, 3, b->lines[i].sku, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 4, b->lines[i].category, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 5, b->lines[i].qty);
-		sqlite3_bind_int64(s, 6, b->lines[i].price);
-		sqlite3_bind_int64(s, 7, amount);
-		sqlite3_bind_int64(s, 8, amount);
-		sqlite3_bind_int64(s, 9, line_earned[i]);
-		rc = step(s);
-	}
 	if (!rc && lot) {
 		s = w->st[R_LOT];
 		sqlite3_bind_int64(s, 1, lot);
