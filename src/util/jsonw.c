@@ -9,7 +9,7 @@ void jw_init(struct jw *w)
 	memset(w, 0, sizeof *w);
 }
 
-static bool reserve(struct jw *w, size_t more)
+static inline bool reserve(struct jw *w, size_t more)
 {
 	if (w->failed)
 		return false;
@@ -37,21 +37,25 @@ static void put(struct jw *w, const char *s, size_t n)
 	w->len += n;
 }
 
+/* What jansson escapes: ", \ and control characters (the NUL that ends a string too). */
+static inline bool needs_escape(unsigned char ch)
+{
+	return ch == '"' || ch == '\\' || ch < 0x20;
+}
+
 static bool plain(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '"' || ch == '\\' || ch < 0x20)
+	for (size_t i = 0; i < n; i++)
+		if (needs_escape((unsigned char)s[i]))
 			return false;
-	}
 	return true;
 }
 
 /* Before a value: the comma after the previous one, unless a key just came. */
 static void before_value(struct jw *w)
 {
-	if (w->need_comma[w->depth])
-		put(w, ",", 1);
+	if (w->need_comma[w->depth] && reserve(w, 1))
+		w->buf[w->len++] = ',';
 	w->need_comma[w->depth] = true;
 }
 
@@ -85,11 +89,24 @@ void jw_array_end(struct jw *w) { close_container(w, ']'); }
 static void put_string(struct jw *w, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF"; /* jansson prints \\u%04X */
+	size_t plain_len = 0;
+	while (!needs_escape((unsigned char)s[plain_len]))
+		plain_len++;
+	if (!s[plain_len]) { /* the usual string: nothing to escape, one copy */
+		if (reserve(w, plain_len + 2)) {
+			char *p = w->buf + w->len;
+			*p++ = '"';
+			memcpy(p, s, plain_len);
+			p[plain_len] = '"';
+			w->len += plain_len + 2;
+		}
+		return;
+	}
 	put(w, "\"", 1);
 	const char *run = s;
 	for (const char *p = s;; p++) {
 		unsigned char ch = (unsigned char)*p;
-		if (ch != '\0' && ch != '"' && ch != '\\' && ch >= 0x20)
+		if (ch != '\0' && !needs_escape(ch))
 			continue;
 		put(w, run, (size_t)(p - run));
 		if (ch == '\0')
@@ -148,7 +165,12 @@ void jw_int(struct jw *w, int64_t v)
 	while ((u /= 10) != 0);
 	if (v < 0)
 		*--p = '-';
-	put(w, p, (size_t)(tmp + sizeof tmp - p));
+	size_t n = (size_t)(tmp + sizeof tmp - p);
+	if (reserve(w, n)) { /* put, without its call to memcpy for a few bytes */
+		for (size_t i = 0; i < n; i++)
+			w->buf[w->len + i] = p[i];
+		w->len += n;
+	}
 }
 
 void jw_string(struct jw *w, const char *s)
