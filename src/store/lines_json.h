@@ -23,7 +23,7 @@
 #include "store/store.h"
 
 /* The lines' text, malloc'ed (the caller frees it); NULL when out of memory.
- * Each line's line_no must be its index. */
+ * A line's number is its place in the array: line_no is not written. */
 char *kp_lines_json(const struct kp_purchase_line_row *lines, size_t n);
 
 /*
