@@ -351,8 +351,10 @@ struct kp_store_ops {
 	 * when it is set (from purchase_next_id), so the rows that refer to a
 	 * purchase can be written first; foreign keys are checked at commit.
 	 * A purchase's lines live in its row (store/lines_json.h): insert writes
-	 * them, purchase_lines reads them back, and purchase_set_lines replaces
-	 * them (a refund's refunded_qty). */
+	 * them, purchase_lines reads them back (from purchase_lines rows for a
+	 * purchase stored before migration 0011), and purchase_set_lines writes
+	 * them into the row again, a refund's refunded_qty with them, deleting
+	 * such rows. */
 	int (*purchase_next_id)(struct kp_conn *c, int64_t *id);
 	int (*purchase_find)(struct kp_conn *c, const char *partner, const char *receipt_id,
 			     struct kp_purchase_row *out, char **answer);
