@@ -98,10 +98,11 @@ for suite in test_api test_customers test_mechanics test_ops test_coalition test
 done
 unset KOPILKA_TEST_RETRY
 
-# The API suites again on PostgreSQL, release build: a throw-away cluster on
-# loopback (tests/pg/start.sh), a fresh database per server (kptest.py), and
-# the cluster stopped at the end, also on failure. Suites about SQLite's own
-# file (online backup, disk full, crash cycles on the file) stay SQLite-only.
+# The API suites again on PostgreSQL, on the release and the ASan+UBSan build:
+# a throw-away cluster on loopback (tests/pg/start.sh), a fresh database per
+# server (kptest.py), and the cluster stopped at the end, also on failure.
+# Suites about SQLite's own file (online backup, disk full, crash cycles on
+# the file) stay SQLite-only.
 PG_SKIP="test_backup.py test_diskfull.py test_crash.py"
 if pg_uri=$(tests/pg/start.sh 2>"$log/pg_start.txt"); then
 	trap 'tests/pg/stop.sh "$pg_uri"; rm -rf "$log"' EXIT
@@ -109,6 +110,7 @@ if pg_uri=$(tests/pg/start.sh 2>"$log/pg_start.txt"); then
 	for suite in tests/api/test_*.py; do
 		case " $PG_SKIP " in *" ${suite##*/} "*) continue ;; esac
 		run_api ./kopilka "$suite"
+		run_api build/san/kopilka "$suite"
 	done
 	unset KOPILKA_TEST_DB KOPILKA_PG_URI
 else
