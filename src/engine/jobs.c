@@ -306,6 +306,16 @@ static int review_start_run(struct kp_conn *c, void *arg)
  * it (not a KP_E* code): it wrote nothing, and its process stops. */
 #define REVIEW_MOVED 1
 
+/* 0 when the review of j's period has come exactly through j->after, else
+ * REVIEW_MOVED or the store's error; period is set either way. */
+static int progress_at_after(struct kp_conn *c, const struct batch_job *j, char period[16])
+{
+	review_period(j->program, j->now, period);
+	int64_t at;
+	int rc = progress_get(c, period, &at);
+	return rc ? rc : at == j->after ? 0 : REVIEW_MOVED;
+}
+
 /* One batch of the review: the members (j->after, the last of ids]. */
 static int review_step_run(struct kp_conn *c, void *arg)
 {
@@ -313,14 +323,10 @@ static int review_step_run(struct kp_conn *c, void *arg)
 	assert(j->n > 0);
 	j->counts = (struct kp_jobs_report){0};
 	char period[16];
-	review_period(j->program, j->now, period);
-	int64_t at;
-	int rc = progress_get(c, period, &at);
-	if (rc || at != j->after)
-		return rc ? rc : REVIEW_MOVED;
-	if ((rc = progress_set(c, period, j->ids[j->n - 1])))
-		return rc;
-	return review_batch_run(c, j);
+	int rc = progress_at_after(c, j, period);
+	if (!rc)
+		rc = progress_set(c, period, j->ids[j->n - 1]);
+	return rc ? rc : review_batch_run(c, j);
 }
 
 /* After the last batch (through j->after): the period is recorded as reviewed. */
@@ -328,12 +334,8 @@ static int review_done_run(struct kp_conn *c, void *arg)
 {
 	const struct batch_job *j = arg;
 	char period[16];
-	review_period(j->program, j->now, period);
-	int64_t at;
-	int rc = progress_get(c, period, &at);
-	if (rc || at != j->after)
-		return rc ? rc : REVIEW_MOVED;
-	return c->ops->job_period_set(c, REVIEW_DONE, period);
+	int rc = progress_at_after(c, j, period);
+	return rc ? rc : c->ops->job_period_set(c, REVIEW_DONE, period);
 }
 
 static int tier_review(struct kp_engine *e, struct batch_job *j)
