@@ -341,7 +341,7 @@ static struct MHD_Daemon *start_daemon(struct kp_server *s, const struct kp_serv
 		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT,
 		mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)KP_CONNECTION_MEMORY, MHD_OPTION_ARRAY,
 		tls ? tls_options : &tls_options[2], MHD_OPTION_END);
 }
 

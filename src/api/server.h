@@ -19,6 +19,12 @@
 #include "engine/engine.h"
 
 #define KP_MAX_BODY (1024 * 1024) /* bytes; larger bodies get 413 */
+/*
+ * libmicrohttpd's memory per connection: the request line and headers must fit
+ * (about 15,000 bytes; more gets its 431). Small on purpose: it zeroes the part of
+ * it a request used after every request, and 64 KiB a connection cost quotes ~10%.
+ */
+#define KP_CONNECTION_MEMORY (16 * 1024)
 #define KP_MAX_CONNECTIONS 1024 /* default of --max-connections */
 #define KP_MAX_CONNECTIONS_LIMIT 100000
 #define KP_MAX_THREADS 256

@@ -591,6 +591,17 @@ def bad_input_scenario(S, clock):
         "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
         % (S.admin_key, len(big))).encode(), big.encode())
     check_error("bad: quote with a 2 MiB body → 413", (st, js, {}), 413, "too_large")
+    # Headers: up to about 15,000 bytes in all are served (KP_CONNECTION_MEMORY);
+    # more is refused by the HTTP layer with 431, and the server goes on.
+    small_quote = json.dumps(basket(None, [line("ball", 100)]))
+    for filler, want in ((12000, 200), (20000, 431)):
+        st, js = kptest.raw_request(S.port, (
+            "POST /v1/purchases/quote HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+            "X-Filler: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            "Connection: close\r\n\r\n"
+            % (S.admin_key, "x" * filler, len(small_quote))).encode(), small_quote.encode())
+        check("bad: a quote with %d bytes of headers → %d" % (filler, want), st, want)
+    check("bad: the server answers after a 431", S.call("GET", "/v1/health")[0], 200)
 
     # Refunds.
     rcases = [
