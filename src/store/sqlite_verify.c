@@ -71,6 +71,8 @@ int sqlite_verify(struct kp_conn *base, struct kp_verify_report *r)
 	for (size_t i = 0; !rc && i < kp_verify_checks_count; i++)
 		rc = run_check(c, &kp_verify_checks[i], r);
 	if (!rc)
+		rc = run_check(c, &kp_verify_lines_readable_sqlite, r);
+	if (!rc)
 		rc = run_check(c, &kp_verify_lines_sqlite, r);
 	return rc;
 }

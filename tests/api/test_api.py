@@ -1000,6 +1000,9 @@ def verify_corruption_scenario(S):
          "INSERT INTO purchase_lines (purchase_id, line_no, sku, qty, price, amount, discount, points, "
          "certificates, paid, earned) SELECT max(id), 0, 'x', 1, 0, 0, 0, 0, 0, 0, 0 FROM purchases "
          "WHERE lines IS NOT NULL", "every purchase keeps its lines in one place"),
+        ("a purchase's lines cut short (not JSON)",
+         "UPDATE purchases SET lines = '[[\"x\",' WHERE id = (SELECT min(id) FROM purchases "
+         "WHERE lines IS NOT NULL)", "every purchase's lines are readable JSON"),
         ("a lot's remaining − 1",
          "UPDATE lots SET remaining = remaining - 1 WHERE id = (SELECT min(id) FROM lots WHERE remaining > 0)"),
     ]
