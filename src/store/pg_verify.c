@@ -49,7 +49,7 @@ static int run_check(struct pg_conn *c, const struct kp_verify_check *chk,
 static int count_unreadable_lines(struct pg_conn *c, struct kp_verify_report *r)
 {
 	int64_t after = 0, bad = 0;
-	char first[96] = "";
+	char first[128] = ""; /* "purchase <id> (<receipt, up to 64 bytes>)" */
 	for (;;) {
 		char after_text[24];
 		snprintf(after_text, sizeof after_text, "%lld", (long long)after);
