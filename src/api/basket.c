@@ -14,11 +14,25 @@
 
 #define MAX_REDEEM 1000000000000LL
 
+/* "lines[i]" for the messages, without snprintf: it ran for every line of every basket. */
+static void line_path(char path[32], size_t i)
+{
+	char digits[24], *d = digits + sizeof digits;
+	do
+		*--d = (char)('0' + i % 10);
+	while ((i /= 10) != 0);
+	size_t n = (size_t)(digits + sizeof digits - d);
+	memcpy(path, "lines[", 6);
+	memcpy(path + 6, d, n);
+	path[6 + n] = ']';
+	path[7 + n] = '\0';
+}
+
 static int read_line(const json_t *l, size_t i, struct kp_line_in *out, struct kp_why *why)
 {
 	static const char *const fields[] = {"sku", "category", "qty", "price", NULL};
 	char path[32];
-	snprintf(path, sizeof path, "lines[%zu]", i);
+	line_path(path, i);
 	int rc = v_object(l, path, why);
 	if (!rc)
 		rc = v_keys(l, path, fields, why);

@@ -566,10 +566,12 @@ def bad_input_scenario(S, clock):
         ("unknown partner", b(37, partner="nope"), 404, "not_found", None),
         ("channel not a known one", b(38, channel="fax"), 400, "invalid_request", "channel"),
         ("coupons not an array", b(39, coupons="WELCOME10"), 400, "invalid_request", "coupons"),
+        ("bad 124th line", b(40, lines=[dict(ok_line)] * 123 + [dict(ok_line, qty=0)]), 400,
+         "invalid_request", "lines[123].qty"),
         ("receipt reused with another body", dict(g1, lines=[line("ball", 200000, qty=2, category="toys")]),
          409, "idempotency_conflict", None),
     ]
-    receipts = ["BAD-%d" % n for n in list(range(1, 40)) + [99]]
+    receipts = ["BAD-%d" % n for n in list(range(1, 41)) + [99]]
     before = snapshot(S, mid, ["G-1"] + receipts)
     clock.tick()
     for what, body, status, code, path in cases:
