@@ -6,6 +6,8 @@
  * read by the server's own basket reader (api/basket.h) as an admin key and
  * as a pos key, and, when valid, quoted by the engine on a real SQLite
  * database that holds a program from examples/ and one member with points.
+ * Every body's canonical text (the idempotency hash's) is also compared with
+ * jansson's dump.
  *
  * KP_FUZZ_PROGRAM names the program document (default
  * examples/toy-store.json, read relative to the working directory: run from
@@ -22,6 +24,7 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "util/crypto.h"
+#include "util/json_canonical.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -116,6 +119,18 @@ static void assert_canonical(const char *text)
 	json_decref(v);
 }
 
+/* The text under every idempotency hash (util/json_canonical.h) is jansson's
+ * dump, byte for byte: otherwise stored hashes would stop matching. */
+static void assert_same_as_jansson(const json_t *body)
+{
+	char *want = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	size_t len = 0;
+	char *got = kp_json_canonical(body, &len);
+	assert(want && got && len == strlen(want) && memcmp(got, want, len + 1) == 0);
+	free(got);
+	free(want);
+}
+
 static void read_and_quote(const json_t *body, const struct kp_principal *who, bool commit)
 {
 	struct basket_in b = {0};
@@ -149,6 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
 	if (!body)
 		return 0;
+	assert_same_as_jansson(body); /* an object or an array: no JSON_DECODE_ANY */
 	read_and_quote(body, &admin, false);
 	read_and_quote(body, &pos, true);
 	json_decref(body);
