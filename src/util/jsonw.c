@@ -37,7 +37,7 @@ static void put(struct jw *w, const char *s, size_t n)
 	w->len += n;
 }
 
-/* What jansson escapes: ", \ and control characters (the NUL that ends a string too). */
+/* What jansson escapes: ", \ and control characters, NUL among them. */
 static inline bool needs_escape(unsigned char ch)
 {
 	return ch == '"' || ch == '\\' || ch < 0x20;
@@ -85,33 +85,28 @@ void jw_object_end(struct jw *w) { close_container(w, '}'); }
 void jw_array_begin(struct jw *w) { open_container(w, '['); }
 void jw_array_end(struct jw *w) { close_container(w, ']'); }
 
-/* jansson's escaping: ", \, and control characters; everything else as is. */
-static void put_string(struct jw *w, const char *s)
+/* jansson's escaping: ", \, and control characters (NUL too, as \u0000); the rest as is. */
+void jw_piece_string(struct jw *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF"; /* jansson prints \\u%04X */
-	size_t plain_len = 0;
-	while (!needs_escape((unsigned char)s[plain_len]))
-		plain_len++;
-	if (!s[plain_len]) { /* the usual string: nothing to escape, one copy */
-		if (reserve(w, plain_len + 2)) {
+	if (plain(s, n)) { /* the usual string: nothing to escape, one copy */
+		if (reserve(w, n + 2)) {
 			char *p = w->buf + w->len;
 			*p++ = '"';
-			memcpy(p, s, plain_len);
-			p[plain_len] = '"';
-			w->len += plain_len + 2;
+			memcpy(p, s, n);
+			p[n] = '"';
+			w->len += n + 2;
 		}
 		return;
 	}
 	put(w, "\"", 1);
-	const char *run = s;
-	for (const char *p = s;; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (ch != '\0' && !needs_escape(ch))
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (!needs_escape(ch))
 			continue;
-		put(w, run, (size_t)(p - run));
-		if (ch == '\0')
-			break;
-		run = p + 1;
+		put(w, s + run, i - run);
+		run = i + 1;
 		switch (ch) {
 		case '"': put(w, "\\\"", 2); break;
 		case '\\': put(w, "\\\\", 2); break;
@@ -126,7 +121,31 @@ static void put_string(struct jw *w, const char *s)
 		}
 		}
 	}
+	put(w, s + run, n - run);
 	put(w, "\"", 1);
+}
+
+void jw_piece(struct jw *w, const char *text, size_t n)
+{
+	put(w, text, n);
+}
+
+void jw_piece_int(struct jw *w, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof tmp;
+	/* through uint64_t: INT64_MIN has no positive int64_t */
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	size_t n = (size_t)(tmp + sizeof tmp - p);
+	if (reserve(w, n)) { /* put, without its call to memcpy for a few bytes */
+		for (size_t i = 0; i < n; i++)
+			w->buf[w->len + i] = p[i];
+		w->len += n;
+	}
 }
 
 void jw_key(struct jw *w, const char *key)
@@ -148,7 +167,7 @@ void jw_key(struct jw *w, const char *key)
 		w->len = (size_t)(p - w->buf);
 	} else {
 		before_value(w);
-		put_string(w, key);
+		jw_piece_string(w, key, n);
 		put(w, ":", 1);
 	}
 	w->need_comma[w->depth] = false; /* the value follows the colon */
@@ -157,20 +176,7 @@ void jw_key(struct jw *w, const char *key)
 void jw_int(struct jw *w, int64_t v)
 {
 	before_value(w);
-	char tmp[24], *p = tmp + sizeof tmp;
-	/* through uint64_t: INT64_MIN has no positive int64_t */
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	do
-		*--p = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
-	if (v < 0)
-		*--p = '-';
-	size_t n = (size_t)(tmp + sizeof tmp - p);
-	if (reserve(w, n)) { /* put, without its call to memcpy for a few bytes */
-		for (size_t i = 0; i < n; i++)
-			w->buf[w->len + i] = p[i];
-		w->len += n;
-	}
+	jw_piece_int(w, v);
 }
 
 void jw_string(struct jw *w, const char *s)
@@ -180,7 +186,7 @@ void jw_string(struct jw *w, const char *s)
 		return;
 	}
 	before_value(w);
-	put_string(w, s);
+	jw_piece_string(w, s, strlen(s));
 }
 
 void jw_bool(struct jw *w, bool v)

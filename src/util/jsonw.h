@@ -47,6 +47,15 @@ void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
 /* A jansson value, printed with JSON_COMPACT | JSON_SORT_KEYS. */
 void jw_json(struct jw *w, const json_t *v);
+/*
+ * Pieces of text without the writer's commas, nesting or key order, for a
+ * caller that lays out the structure itself (util/json_canonical.c): text as
+ * it is, a string of n bytes quoted with jansson's escapes (a NUL in it as
+ * \u0000), an integer in decimal.
+ */
+void jw_piece(struct jw *w, const char *text, size_t n);
+void jw_piece_string(struct jw *w, const char *s, size_t n);
+void jw_piece_int(struct jw *w, int64_t v);
 /* The text (malloc'ed, the caller frees) or NULL after an error; resets w. */
 char *jw_finish(struct jw *w);
 /* Drop what was written (after an error elsewhere). */
