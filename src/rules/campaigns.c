@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "rules/purchase.h"
+#include "rules/segments.h"
 #include "util/timeutil.h"
 
 /* The local weekday (1 = Monday) and hour (0..23) of a purchase. */
@@ -88,6 +89,10 @@ static bool who_matches(const struct kp_campaign *c, const struct purchase *x, i
 	/* a closed club: only members whose level is listed; anonymous buyers have none */
 	if (c->n_tiers > 0 &&
 	    (!x->tier || !kp_rules_in_sorted(x->tier->name, c->tiers, c->n_tiers)))
+		return false;
+	/* the same for segments: a shop's own groups of members */
+	if (c->n_segments > 0 &&
+	    (!x->m || !kp_segments_any(x->m->segments, c->segments, c->n_segments)))
 		return false;
 	if (c->n_partners > 0 && !kp_rules_in_sorted(x->partner, c->partners, c->n_partners))
 		return false;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "rules/document.h"
+#include "rules/segments.h"
 #include "util/timeutil.h"
 
 #define MAX_POINTS 1000000000LL		      /* bonus_points: 10^9 */
@@ -231,10 +232,23 @@ static int parse_fund(struct kp_doc *d, json_t *v, const char *path, struct kp_c
 	return c->fund ? 0 : kp_doc_out_of_memory(d);
 }
 
-static int refuse_segments(struct kp_doc *d, json_t *v, const char *path, struct kp_campaign *c)
+/* Segment names (segments.h): members are put in segments through the API,
+ * so a name no member has yet is allowed. */
+static int parse_segment_names(struct kp_doc *d, json_t *v, const char *path,
+			       struct kp_campaign *c)
 {
-	(void)v, (void)c;
-	return kp_doc_fail(d, path, "not supported by this version");
+	char sub[KP_DOC_PATH_MAX];
+	int err = kp_doc_string_set(d, v, path, 1, KP_MAX_FILTER_ITEMS, &c->segments,
+				    &c->n_segments);
+	if (err)
+		return err;
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		kp_doc_index_path(sub, path, i);
+		if (!kp_segment_name_valid(json_string_value(json_array_get(v, i))))
+			return kp_doc_fail(d, sub, "must be 1 to %d bytes of a-z 0-9 _ -",
+					   KP_SEGMENT_NAME_MAX);
+	}
+	return 0;
 }
 
 static const struct campaign_key {
@@ -264,7 +278,7 @@ static const struct campaign_key {
     {"min_subtotal", ALL_KINDS, NULL, parse_min_subtotal},
     {"budget_points", POINTS_KINDS,
      "only for points campaigns (multiplier, bonus_percent, bonus_points)", parse_budget},
-    {"segments", ALL_KINDS, NULL, refuse_segments},
+    {"segments", ALL_KINDS, NULL, parse_segment_names},
 };
 #define N_CAMPAIGN_KEYS (sizeof campaign_keys / sizeof campaign_keys[0])
 
@@ -457,6 +471,7 @@ void kp_doc_free_campaigns(struct kp_program *p)
 		kp_doc_free_strings(c->categories, c->n_categories);
 		kp_doc_free_strings(c->skus, c->n_skus);
 		kp_doc_free_strings(c->tiers, c->n_tiers);
+		kp_doc_free_strings(c->segments, c->n_segments);
 		kp_doc_free_strings(c->partners, c->n_partners);
 		free(c->fund);
 	}

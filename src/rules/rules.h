@@ -130,7 +130,7 @@ enum kp_campaign_kind {
 /*
  * A campaign: a rule that applies while every filter it has matches.
  * Purchase filters: from/to, days_of_week, hours (local time, see
- * program->utc_offset_s), channels, tiers, partners, min_subtotal.
+ * program->utc_offset_s), channels, tiers, segments, partners, min_subtotal.
  * Line filters: categories and skus — when either is given, the campaign
  * applies to a line whose category is listed or whose sku is listed; with
  * neither, to every line. Lists are sorted for bsearch.
@@ -153,6 +153,8 @@ struct kp_campaign {
 	size_t n_skus;
 	char **tiers;               /* tier names; the member's tier must be one */
 	size_t n_tiers;
+	char **segments;            /* segment names; the member must be in one (segments.h) */
+	size_t n_segments;
 	char **partners;
 	size_t n_partners;
 	int64_t min_subtotal;       /* 0 = any */
@@ -330,6 +332,8 @@ struct kp_member_in {
 	/* Units stamped so far on each stamp card (program->n_stamps entries,
 	 * each 0..every−1); NULL = all 0. */
 	const int64_t *stamps;
+	/* The member's segments as stored (segments.h); NULL or "" = none. */
+	const char *segments;
 };
 
 struct kp_line_result {

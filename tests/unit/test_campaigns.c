@@ -145,7 +145,7 @@ static void test_tier_card_campaign_highest_wins(void **state)
 	struct kp_program *p = compile_ok(tiers_doc);
 	struct kp_line_in lines[] = {
 	    {"a", "new", 1, 10000}, {"b", "old", 1, 10000}, {"c", "old", 1, 10000}};
-	struct kp_member_in m = {0, 2, NULL};
+	struct kp_member_in m = {0, 2, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -187,7 +187,7 @@ static void test_tier_earn(void **state)
 	    "\"min_spend\":0,\"earn_percent\":3},{\"name\":\"VIP\",\"min_spend\":1,"
 	    "\"earn_percent\":\"12.5\"}]}}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 10000}};
-	struct kp_member_in m = {0, 0, NULL};
+	struct kp_member_in m = {0, 0, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -215,7 +215,7 @@ static void test_multiplier_and_bonus(void **state)
 		       "{\"id\":\"bonus\",\"kind\":\"bonus_percent\",\"percent\":3},"
 		       "{\"id\":\"double\",\"kind\":\"multiplier\",\"factor\":2}]}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 10000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -247,7 +247,7 @@ static void test_factor_exact(void **state)
 		       "{\"id\":\"d\",\"kind\":\"multiplier\",\"factor\":10}]}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1000}};
 	struct kp_line_in big[] = {{"a", NULL, 1, 1000000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -275,7 +275,7 @@ static void test_excluded_category_bonus(void **state)
 		       "\"campaigns\":[{\"id\":\"smoke\",\"kind\":\"bonus_percent\",\"percent\":10,"
 		       "\"categories\":[\"tobacco\"]}]}");
 	struct kp_line_in lines[] = {{"cig", "tobacco", 1, 10000}, {"toy", "toys", 1, 10000}};
-	struct kp_member_in m = {100000, -1, NULL};
+	struct kp_member_in m = {100000, -1, NULL, NULL};
 	struct context ctx = {0, KP_CHANNEL_STORE, NULL, NULL, 100000};
 	struct outcome o;
 
@@ -299,7 +299,7 @@ static void test_bonus_points(void **state)
 	    "\"points\":7,\"categories\":[\"toys\"]}]}");
 	struct kp_line_in lines[] = {{"a", "toys", 1, 10000}, {"b", NULL, 1, 20000}};
 	struct kp_line_in small[] = {{"b", NULL, 1, 29999}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -328,7 +328,7 @@ static void test_campaign_ends_at_local_midnight(void **state)
 		       "\"factor\":2,\"from\":\"2026-12-01\",\"to\":\"2026-12-31\"}],"
 		       "\"utc_offset\":\"+03:00\"}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct context ctx = {0, KP_CHANNEL_STORE, NULL, NULL, 0};
 	struct outcome o;
 
@@ -360,7 +360,7 @@ static void test_campaign_instants(void **state)
 	    "\"kind\":\"bonus_points\",\"points\":5,\"from\":\"2026-12-01T10:00:00Z\","
 	    "\"to\":\"2026-12-01T12:00:00Z\"}]}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct context ctx = {0, KP_CHANNEL_STORE, NULL, NULL, 0};
 	struct outcome o;
 	static const struct {
@@ -392,7 +392,7 @@ static void test_days_and_wrapping_hours(void **state)
 	    "{\"point_value\":1,\"campaigns\":[{\"id\":\"morning\",\"kind\":\"bonus_points\","
 	    "\"points\":1,\"hours\":\"08-11\"}]}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct context ctx = {0, KP_CHANNEL_STORE, NULL, NULL, 0};
 	struct outcome o;
 	static const struct {
@@ -448,7 +448,7 @@ static void test_channel_partner_tier_subtotal(void **state)
 	    "\"min_subtotal\":5000}]}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 4999}};
 	struct kp_line_in large[] = {{"a", NULL, 1, 5000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct context ctx = {0, KP_CHANNEL_STORE, NULL, NULL, 0};
 	struct outcome o;
 
@@ -473,6 +473,45 @@ static void test_channel_partner_tier_subtotal(void **state)
 	kp_rules_program_free(p);
 }
 
+/* A segments filter: only members in one of the listed segments, never anonymous buyers. */
+static void test_segments_filter(void **state)
+{
+	struct kp_program *p = compile_ok(
+	    "{\"point_value\":1,\"earn\":{\"percent\":0},"
+	    "\"campaigns\":[{\"id\":\"club\",\"kind\":\"bonus_points\",\"points\":100,"
+	    "\"segments\":[\"vip\",\"staff\"]},"
+	    "{\"id\":\"staff-off\",\"kind\":\"discount_percent\",\"percent\":10,"
+	    "\"segments\":[\"staff\"]}]}");
+	struct kp_line_in lines[] = {{"a", NULL, 1, 10000}};
+	struct kp_member_in m = {0, -1, NULL, NULL};
+	struct outcome o;
+
+	(void)state;
+	assert_string_equal(p->campaigns[0].segments[0], "staff"); /* sorted */
+	assert_int_equal(p->campaigns[0].n_segments, 2);
+	assert_int_equal(run(p, lines, 1, NULL, NULL, &o), 0);
+	assert_int_equal(o.res.points_earned, 0);
+	assert_int_equal(o.res.discount, 0);
+	assert_int_equal(run(p, lines, 1, &m, NULL, &o), 0); /* NULL: in no segment */
+	assert_int_equal(o.res.points_earned, 0);
+	m.segments = "";
+	assert_int_equal(run(p, lines, 1, &m, NULL, &o), 0);
+	assert_int_equal(o.res.points_earned, 0);
+	m.segments = "club-2027,vi,vipp"; /* prefixes and extensions of a name are not it */
+	assert_int_equal(run(p, lines, 1, &m, NULL, &o), 0);
+	assert_int_equal(o.res.points_earned, 0);
+	m.segments = "club-2027,vip";
+	assert_int_equal(run(p, lines, 1, &m, NULL, &o), 0);
+	assert_int_equal(o.res.points_earned, 100);
+	assert_int_equal(o.res.discount, 0);
+	ASSERT_APPLIED(&o.res, "campaign:club");
+	m.segments = "staff";
+	assert_int_equal(run(p, lines, 1, &m, NULL, &o), 0);
+	assert_int_equal(o.res.points_earned, 100);
+	assert_int_equal(o.res.discount, 1000);
+	kp_rules_program_free(p);
+}
+
 /* Discount campaigns apply to anonymous buyers, except closed-club ones. */
 static void test_anonymous_discount_campaigns(void **state)
 {
@@ -482,7 +521,7 @@ static void test_anonymous_discount_campaigns(void **state)
 	    "\"tiers\":[\"Base\"]},{\"id\":\"all\",\"kind\":\"discount_percent\","
 	    "\"percent\":10}]}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 10000}};
-	struct kp_member_in m = {0, 0, NULL};
+	struct kp_member_in m = {0, 0, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -504,7 +543,7 @@ static void test_budget_exact(void **state)
 	    "{\"point_value\":1,\"campaigns\":[{\"id\":\"double\",\"kind\":\"multiplier\","
 	    "\"factor\":2,\"budget_points\":1000}]}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 10000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	int64_t left[1] = {500};
 	struct context ctx = {0, KP_CHANNEL_STORE, NULL, left, 0};
 	struct outcome o;
@@ -538,7 +577,7 @@ static void test_two_budgets(void **state)
 	    "{\"id\":\"double\",\"kind\":\"multiplier\",\"factor\":2,\"budget_points\":900},"
 	    "{\"id\":\"gift\",\"kind\":\"bonus_points\",\"points\":50,\"budget_points\":50}]}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 10000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	int64_t left[3] = {1000, 1000, 50};
 	struct context ctx = {0, KP_CHANNEL_STORE, NULL, left, 0};
 	struct outcome o;
@@ -583,7 +622,7 @@ static void test_stamps_across_purchases(void **state)
 	struct kp_line_in nine[] = {{"espresso", NULL, 9, 15000}};
 	struct kp_line_in one[] = {{"latte", NULL, 1, 20000}};
 	int64_t stamps[2] = {0, 0};
-	struct kp_member_in m = {0, -1, stamps};
+	struct kp_member_in m = {0, -1, stamps, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -617,7 +656,7 @@ static void test_stamps_one_line(void **state)
 	struct kp_program *p = compile_ok(coffee_doc);
 	struct kp_line_in lines[] = {
 	    {"latte", NULL, 25, 100}, {"tea", NULL, 4, 50}, {"espresso", NULL, 5, 80}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -641,7 +680,7 @@ static void test_stamp_and_percentage(void **state)
 		       "\"stamps\":[{\"id\":\"coffee\",\"skus\":[\"latte\"],\"every\":10}]}");
 	struct kp_line_in lines[] = {{"latte", NULL, 3, 333}};
 	int64_t stamps[1] = {8};
-	struct kp_member_in m = {0, -1, stamps};
+	struct kp_member_in m = {0, -1, stamps, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -839,8 +878,14 @@ static void test_refused(void **state)
 	    {"{\"campaigns\":[{\"id\":\"a\",\"kind\":\"nope\"}],\"utc_offset\":\"+3\"}",
 	     "utc_offset: must be"},
 	    {CAMPAIGN("{\"id\":\"a\",\"kind\":\"bonus_percent\",\"percent\":5,"
-		      "\"segments\":[\"vip\"]}"),
-	     "campaigns[0].segments: not supported by this version"},
+		      "\"segments\":[\"vip\",\"VIP\"]}"),
+	     "campaigns[0].segments[1]: must be 1 to 32 bytes of a-z 0-9 _ -"},
+	    {CAMPAIGN("{\"id\":\"a\",\"kind\":\"bonus_percent\",\"percent\":5,"
+		      "\"segments\":[]}"),
+	     "campaigns[0].segments: "},
+	    {CAMPAIGN("{\"id\":\"a\",\"kind\":\"bonus_percent\",\"percent\":5,"
+		      "\"segments\":[\"a23456789012345678901234567890123\"]}"),
+	     "campaigns[0].segments[0]: must be 1 to 32 bytes of a-z 0-9 _ -"},
 	    {CAMPAIGN("{\"id\":\"a\",\"kind\":\"discount_percent\",\"percent\":5,"
 		      "\"budget_points\":100}"),
 	     "campaigns[0].budget_points: only for points campaigns"},
@@ -937,7 +982,7 @@ static void test_largest_purchase(void **state)
 	struct kp_line_in *lines = calloc(KP_MAX_LINES, sizeof *lines);
 	struct kp_line_result *out = calloc(KP_MAX_LINES, sizeof *out);
 	struct kp_basket b = {.lines = lines, .n_lines = KP_MAX_LINES, .channel = KP_CHANNEL_STORE};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct kp_result r = {.lines = out};
 	static char skus[KP_MAX_STAMPS][8];
 
@@ -1005,7 +1050,7 @@ static void test_docs_worked_example(void **state)
 	static const int64_t paid[] = {297810, 42600, 8410}, earned[] = {595, 60, 12};
 	static const int64_t earn_bp[] = {2000, 1400, 1400};
 	int64_t stamps[1] = {8}, left[2] = {0, 100000};
-	struct kp_member_in m = {1000, 1, stamps};
+	struct kp_member_in m = {1000, 1, stamps, NULL};
 	struct context ctx = {0, KP_CHANNEL_STORE, NULL, left, 200};
 	struct outcome o;
 
@@ -1054,6 +1099,10 @@ static char *const skus[POOL] = {"s0", "s1", "s2", "s3", "s4"};
 static char *const categories[POOL] = {"c0", "c1", "c2", "c3", "c4"};
 static char *const tier_names[3] = {"T0", "T1", "T2"};
 static char *const partners[2] = {"main", "p2"};
+static char *const segment_names[3] = {"g0", "g1", "g2"};
+/* A member's segments as stored (rules/segments.h), by a 3-bit mask of segment_names. */
+static const char *const member_segments[8] = {"",	  "g0",	   "g1",    "g0,g1",
+					       "g2",	  "g0,g2", "g1,g2", "g0,g1,g2"};
 static const int64_t start = 1798761600; /* 2027-01-01T00:00:00Z, a Friday */
 
 /* A random program built by hand, in the shape the compiler makes. */
@@ -1130,6 +1179,8 @@ static void random_filters(struct rng *g, struct random_program *rp, size_t i)
 		c->n_tiers = subset(g, tier_names, rp->p.n_tiers, c->tiers = rp->lists[i][2], true);
 	if (chance(g, 15))
 		c->n_partners = subset(g, partners, 2, c->partners = rp->lists[i][3], true);
+	if (chance(g, 15))
+		c->n_segments = subset(g, segment_names, 3, c->segments = rp->lists[i][4], true);
 	if (chance(g, 20))
 		c->min_subtotal = pick(g, 0, 100000);
 }
@@ -1238,6 +1289,7 @@ struct property_case {
 	const struct kp_result *r;
 	uint64_t line_campaigns[PROPERTY_LINES]; /* the model's */
 	int64_t free_units[PROPERTY_LINES];
+	unsigned segment_mask; /* the member's segments: bit s for segment_names[s] */
 };
 
 #define CHECK(c, cond)                                                                             \
@@ -1283,6 +1335,14 @@ static bool model_purchase_match(const struct property_case *c, const struct kp_
 		return false;
 	if (k->n_partners && !listed(k->partners, k->n_partners, partner))
 		return false;
+	if (k->n_segments) {
+		bool in_one = false;
+		for (size_t s = 0; c->m && s < 3; s++)
+			in_one |= (c->segment_mask >> s & 1) &&
+				  listed(k->segments, k->n_segments, segment_names[s]);
+		if (!in_one)
+			return false;
+	}
 	return c->r->subtotal >= k->min_subtotal;
 }
 
@@ -1481,10 +1541,10 @@ static void run_property_case(struct rng *g, unsigned seed, int iteration, struc
 {
 	static struct random_program rp;
 	int64_t stamps[MAX_RANDOM_CARDS], budgets[MAX_RANDOM_CAMPAIGNS];
-	struct kp_member_in member = {pick(g, -100, 30000), -1, NULL};
+	struct kp_member_in member = {pick(g, -100, 30000), -1, NULL, NULL};
 	struct kp_basket b = {.lines = lines, .channel = KP_CHANNEL_STORE};
 	struct kp_result r = {.lines = out};
-	struct property_case c = {seed, iteration, &rp.p, &b, NULL, &r, {0}, {0}};
+	struct property_case c = {seed, iteration, &rp.p, &b, NULL, &r, {0}, {0}, 0};
 
 	random_program(g, &rp);
 	b.n_lines = random_basket(g, lines);
@@ -1502,6 +1562,8 @@ static void run_property_case(struct rng *g, unsigned seed, int iteration, struc
 	for (size_t k = 0; k < rp.p.n_stamps; k++)
 		stamps[k] = pick(g, 0, rp.p.stamps[k].every - 1);
 	member.stamps = chance(g, 20) ? NULL : stamps;
+	c.segment_mask = (unsigned)pick(g, 0, 7);
+	member.segments = member_segments[c.segment_mask];
 	c.m = chance(g, 10) ? NULL : &member;
 	CHECK(&c, kp_rules_evaluate(&rp.p, &b, c.m, &r) == 0);
 	model_campaigns(&c);
@@ -1539,6 +1601,7 @@ int main(void)
 	    cmocka_unit_test(test_days_and_wrapping_hours),
 	    cmocka_unit_test(test_channel_partner_tier_subtotal),
 	    cmocka_unit_test(test_anonymous_discount_campaigns),
+	    cmocka_unit_test(test_segments_filter),
 	    cmocka_unit_test(test_budget_exact),
 	    cmocka_unit_test(test_two_budgets),
 	    cmocka_unit_test(test_stamps_across_purchases),

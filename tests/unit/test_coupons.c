@@ -110,7 +110,7 @@ static void test_percent_on_top_of_tier(void **state)
 	struct kp_coupon_in c[] = {{"SPRING15", KP_COUPON_PERCENT, 1500}};
 	struct kp_coupon_in with_points[] = {{"SPRING15", KP_COUPON_PERCENT, 1500},
 					     {"PTS50", KP_COUPON_POINTS, 50}};
-	struct kp_member_in silver = {0, 1, NULL};
+	struct kp_member_in silver = {0, 1, NULL, NULL};
 	struct extra ex = {c, 1, 0};
 	struct outcome o;
 
@@ -168,7 +168,7 @@ static void test_amount_spread_and_capped(void **state)
 	    {"a", NULL, 3, 1000}, {"b", NULL, 1, 1001}, {"c", NULL, 1, 0}};
 	struct kp_coupon_in small[] = {{"TEN", KP_COUPON_AMOUNT, 1000}};
 	struct kp_coupon_in big[] = {{"BIG", KP_COUPON_AMOUNT, 10000}};
-	struct kp_member_in m = {500, -1, NULL};
+	struct kp_member_in m = {500, -1, NULL, NULL};
 	struct extra ex = {small, 1, 100};
 	struct outcome o;
 
@@ -206,7 +206,7 @@ static void test_two_coupons_in_order(void **state)
 				    {"A10", KP_COUPON_AMOUNT, 1000}};
 	struct kp_coupon_in ap[] = {{"A10", KP_COUPON_AMOUNT, 1000},
 				    {"P10", KP_COUPON_PERCENT, 1000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct extra ex = {pa, 2, 0};
 	struct outcome o;
 
@@ -241,7 +241,7 @@ static void test_coupon_on_nothing_left(void **state)
 	struct kp_program *p = compile_ok("{\"point_value\":100,\"discount\":{\"percent\":100}}");
 	struct kp_line_in lines[] = {{"a", NULL, 2, 999}};
 	struct kp_coupon_in c[] = {{"P50", KP_COUPON_PERCENT, 5000}, {"A1", KP_COUPON_AMOUNT, 1}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct extra ex = {c, 2, 0};
 	struct outcome o;
 
@@ -283,7 +283,7 @@ static void test_points_once_rounded_once(void **state)
 	    "\"factor\":2,\"budget_points\":2}]}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1999}, {"b", NULL, 1, 1999}};
 	struct kp_coupon_in c[] = {{"PTS50", KP_COUPON_POINTS, 50}, {"PTS7", KP_COUPON_POINTS, 7}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct extra ex = {c, 1, 0};
 	struct outcome o;
 
@@ -327,7 +327,7 @@ static void test_points_on_a_free_check(void **state)
 	struct kp_program *p = compile_ok("{\"point_value\":100}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 300}, {"b", NULL, 1, 100}};
 	struct kp_coupon_in c[] = {{"ALL", KP_COUPON_AMOUNT, 400}, {"P", KP_COUPON_POINTS, 10}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct extra ex = {c, 2, 0};
 	struct outcome o;
 
@@ -375,7 +375,7 @@ static void test_redemption_cap_after_coupon(void **state)
 	struct kp_program *p = compile_ok("{\"point_value\":100,\"burn\":{\"max_percent\":50}}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 10000}, {"b", NULL, 1, 5001}};
 	struct kp_coupon_in c[] = {{"A30", KP_COUPON_AMOUNT, 3000}};
-	struct kp_member_in m = {1000, -1, NULL};
+	struct kp_member_in m = {1000, -1, NULL, NULL};
 	struct extra ex = {c, 1, 1000};
 	struct outcome o;
 
@@ -406,7 +406,7 @@ static void test_excluded_lines_take_coupons(void **state)
 	    "{\"point_value\":100,\"burn\":{\"excluded_categories\":[\"tobacco\"]}}");
 	struct kp_line_in lines[] = {{"cigars", "tobacco", 1, 4000}, {"toy", "toys", 1, 6000}};
 	struct kp_coupon_in c[] = {{"P10", KP_COUPON_PERCENT, 1000}};
-	struct kp_member_in m = {100, -1, NULL};
+	struct kp_member_in m = {100, -1, NULL, NULL};
 	struct extra ex = {c, 1, 100};
 	struct outcome o;
 
@@ -431,7 +431,7 @@ static void test_coupon_after_stamps(void **state)
 	    "\"every\":3}]}");
 	struct kp_line_in lines[] = {{"latte", NULL, 3, 300}, {"bun", NULL, 1, 200}};
 	struct kp_coupon_in c[] = {{"H", KP_COUPON_PERCENT, 5000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct extra ex = {c, 1, 0};
 	struct outcome o;
 
@@ -451,7 +451,7 @@ static void test_most_coupons(void **state)
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1000000}};
 	static char codes[KP_MAX_COUPONS][KP_MAX_NAME + 1];
 	struct kp_coupon_in c[KP_MAX_COUPONS];
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct extra ex = {c, KP_MAX_COUPONS, 0};
 	struct outcome o;
 
@@ -478,7 +478,7 @@ static void expect_refused(const struct kp_program *p, const struct kp_coupon_in
 			   int expected)
 {
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct extra ex = {c, n, 0};
 	struct outcome o;
 
@@ -495,7 +495,7 @@ static void expect_refused(const struct kp_program *p, const struct kp_coupon_in
 static void expect_whole_check(const struct kp_program *p, const struct kp_coupon_in *c, size_t n)
 {
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct extra ex = {c, n, 0};
 	struct outcome o;
 
@@ -557,7 +557,7 @@ static void test_points_overflow(void **state)
 				     {"B", KP_COUPON_POINTS, 1}};
 	struct kp_coupon_in one[] = {{"A", KP_COUPON_POINTS, INT64_MAX}};
 	struct kp_coupon_in fits[] = {{"A", KP_COUPON_POINTS, INT64_MAX - 50}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct extra ex = {two, 2, 0};
 	struct outcome o;
 
@@ -897,7 +897,7 @@ static void run_property_case(struct rng *g, struct property_case *c,
 			      struct kp_program *const *programs, struct kp_line_in *lines)
 {
 	static int64_t stamps[KP_MAX_STAMPS];
-	struct kp_member_in member = {pick(g, -100, 30000), -1, NULL};
+	struct kp_member_in member = {pick(g, -100, 30000), -1, NULL, NULL};
 
 	c->p = programs[pick(g, 0, (int64_t)N_DOCS - 1)];
 	memset(&c->b, 0, sizeof c->b);

@@ -74,7 +74,7 @@ static void test_seed_earn(void **state)
 {
 	struct kp_program *p = compile_ok(toy_doc);
 	struct kp_line_in lines[] = {{"toy", NULL, 1, 200000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -93,7 +93,7 @@ static void test_seed_redeem(void **state)
 {
 	struct kp_program *p = compile_ok(toy_doc);
 	struct kp_line_in lines[] = {{"toy", NULL, 1, 100000}};
-	struct kp_member_in m = {1000, -1, NULL};
+	struct kp_member_in m = {1000, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -112,7 +112,7 @@ static void test_seed_clamp(void **state)
 {
 	struct kp_program *p = compile_ok(toy_doc);
 	struct kp_line_in lines[] = {{"toy", NULL, 1, 100000}};
-	struct kp_member_in m = {10000, -1, NULL};
+	struct kp_member_in m = {10000, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -129,7 +129,7 @@ static void test_api_example(void **state)
 {
 	struct kp_program *p = compile_ok(toy_doc);
 	struct kp_line_in lines[] = {{"lego-123", "toys", 2, 349900}};
-	struct kp_member_in m = {500, -1, NULL};
+	struct kp_member_in m = {500, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -170,7 +170,7 @@ static void test_docs_worked_example(void **state)
 	static const int64_t discount[] = {34989, 2250, 50}, points[] = {3323, 0, 5};
 	static const int64_t certificates[] = {88502, 11378, 120}, paid[] = {244009, 31372, 329};
 	static const int64_t earned[] = {170, 22, 0};
-	struct kp_member_in m = {4000, -1, NULL};
+	struct kp_member_in m = {4000, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -208,7 +208,7 @@ static void test_rounding_modes(void **state)
 		{"{\"point_value\":1,\"rounding\":\"half_up\"}", 2, 1, 1},
 		{"{\"point_value\":1,\"rounding\":\"ceil\"}", 2, 2, 1},
 	};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -235,7 +235,7 @@ static void test_rounding_once(void **state)
 	struct kp_program *p = compile_ok("{\"point_value\":1}");
 	/* each line earns 0.9 points: per-line floors would give 0, the total gives 1 */
 	struct kp_line_in lines[] = {{"a", NULL, 1, 18}, {"b", NULL, 1, 18}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -275,7 +275,7 @@ static void test_cap(void **state)
 	struct kp_program *all = compile_ok("{\"point_value\":100,\"burn\":{\"max_percent\":100}}");
 	struct kp_line_in lines[] = {{"toy", NULL, 1, 100000}};
 	struct kp_line_in odd[] = {{"toy", NULL, 1, 12345}};
-	struct kp_member_in m = {120, -1, NULL};
+	struct kp_member_in m = {120, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -313,7 +313,7 @@ static void test_small_lines_cap(void **state)
 	struct kp_program *all = compile_ok("{\"point_value\":100,\"burn\":{\"max_percent\":100}}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 99}, {"b", NULL, 1, 99}, {"c", NULL, 1, 99}};
 	struct kp_line_in pair[] = {{"a", NULL, 1, 150}, {"b", NULL, 1, 150}};
-	struct kp_member_in m = {1000, -1, NULL};
+	struct kp_member_in m = {1000, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -337,7 +337,7 @@ static void test_excluded_sku(void **state)
 	struct kp_program *p = compile_ok("{\"point_value\":100,"
 					  "\"burn\":{\"excluded_skus\":[\"zz\",\"cig\",\"aa\"]}}");
 	struct kp_line_in lines[] = {{"cig", "misc", 1, 100000}, {"toy", "toys", 1, 100000}};
-	struct kp_member_in m = {10000, -1, NULL};
+	struct kp_member_in m = {10000, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -366,7 +366,7 @@ static void test_excluded_category(void **state)
 		{"x", NULL, 1, 100000},
 	};
 	struct kp_line_in only_excluded[] = {{"marlboro", "tobacco", 2, 100000}};
-	struct kp_member_in m = {100000, -1, NULL};
+	struct kp_member_in m = {100000, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -394,7 +394,7 @@ static void test_earn_steps(void **state)
 	struct kp_line_in at[] = {{"a", NULL, 1, 500000}};
 	struct kp_line_in below[] = {{"a", NULL, 1, 499999}};
 	struct kp_line_in top[] = {{"a", NULL, 1, 600000}, {"b", NULL, 1, 400000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -423,7 +423,7 @@ static void test_earn_step_never_lowers_base(void **state)
 		compile_ok("{\"point_value\":1,\"earn\":{\"percent\":5,"
 			   "\"check_steps\":[{\"min_subtotal\":1000,\"percent\":2}]}}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -440,7 +440,7 @@ static void test_earn_on_paid_only(void **state)
 	struct kp_program *p = compile_ok("{\"point_value\":1,\"earn\":{\"percent\":10},"
 					  "\"burn\":{\"max_percent\":100}}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 1000}};
-	struct kp_member_in m = {1000, -1, NULL};
+	struct kp_member_in m = {1000, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -461,7 +461,7 @@ static void test_discount_percent(void **state)
 	struct kp_line_in three[] = {{"a", NULL, 1, 333}, {"b", NULL, 1, 333}, {"c", NULL, 1, 333}};
 	/* 10% of three 0.05 lines is 1.5 kopecks: 1 kopeck, to the first line */
 	struct kp_line_in tiny[] = {{"a", NULL, 1, 5}, {"b", NULL, 1, 5}, {"c", NULL, 1, 5}};
-	struct kp_member_in m = {100000, -1, NULL};
+	struct kp_member_in m = {100000, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -524,7 +524,7 @@ static void test_applied_order(void **state)
 		"{\"discount\":{\"check_steps\":[{\"min_subtotal\":300000,\"percent\":5}]},"
 		"\"earn\":{\"check_steps\":[{\"min_subtotal\":200000,\"percent\":7}]}}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 400000}};
-	struct kp_member_in m = {0, -1, NULL};
+	struct kp_member_in m = {0, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -544,7 +544,7 @@ static void test_certificates(void **state)
 	struct kp_program *p = compile_ok(toy_doc);
 	struct kp_line_in one[] = {{"a", NULL, 1, 100000}};
 	struct kp_line_in two[] = {{"a", NULL, 3, 10000}, {"b", NULL, 1, 10000}};
-	struct kp_member_in m = {1000, -1, NULL};
+	struct kp_member_in m = {1000, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -571,7 +571,7 @@ static void test_point_value_one(void **state)
 {
 	struct kp_program *p = compile_ok("{\"point_value\":1}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 100000}};
-	struct kp_member_in m = {100000, -1, NULL};
+	struct kp_member_in m = {100000, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -587,7 +587,7 @@ static void test_point_value_large(void **state)
 {
 	struct kp_program *p = compile_ok("{\"point_value\":1000000}");
 	struct kp_line_in lines[] = {{"a", NULL, 1, 10000000}, {"b", NULL, 1, 999999}};
-	struct kp_member_in m = {100, -1, NULL};
+	struct kp_member_in m = {100, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -644,7 +644,7 @@ static void test_basket_limits(void **state)
 		{"a", 1, 100, -1, 0},
 		{"a", 1, 100, 0, -1},
 	};
-	struct kp_member_in m = {10, -1, NULL};
+	struct kp_member_in m = {10, -1, NULL, NULL};
 	struct outcome o;
 
 	(void)state;
@@ -682,7 +682,7 @@ static void test_largest_basket(void **state)
 	struct kp_line_result *out = calloc(KP_MAX_LINES + 1, sizeof *out);
 	struct kp_basket b = {lines, KP_MAX_LINES, INT64_MAX, INT64_MAX, KP_CHANNEL_APP, 0,
 			      "main", NULL, NULL, 0, false, 0};
-	struct kp_member_in m = {INT64_MAX, -1, NULL};
+	struct kp_member_in m = {INT64_MAX, -1, NULL, NULL};
 	struct kp_result r = {.lines = out};
 	const int64_t max_amount = KP_MAX_QTY * KP_MAX_PRICE;
 
@@ -1042,7 +1042,7 @@ static void run_property_case(struct rng *g, unsigned seed, int iteration,
 			      struct kp_line_in *lines, struct kp_line_result *out)
 {
 	struct random_program rp;
-	struct kp_member_in member = {0, -1, NULL};
+	struct kp_member_in member = {0, -1, NULL, NULL};
 	struct kp_basket b = {lines, 0, 0, 0, KP_CHANNEL_STORE, 0, "main", NULL, NULL, 0, false, 0};
 	struct kp_result r = {.lines = out};
 	struct property_case c = {seed, iteration, &rp.p, &b, NULL, &r};

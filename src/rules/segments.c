@@ -1,0 +1,122 @@
+/*
+ * segments.c — a member's segments as an API array and as stored text
+ * (segments.h).
+ */
+#include "rules/segments.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/purchase.h"
+
+bool kp_segment_name_valid(const char *name)
+{
+	size_t n = 0;
+	for (const char *s = name; *s; s++, n++) {
+		bool ok = (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+			  *s == '-';
+		if (!ok || n >= KP_SEGMENT_NAME_MAX)
+			return false;
+	}
+	return n > 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int kp_segments_from_json(const json_t *array, const char *path,
+			  char text[KP_SEGMENTS_TEXT_MAX + 1], char *err, size_t errlen)
+{
+	const char *names[KP_MAX_MEMBER_SEGMENTS];
+	size_t n = json_array_size(array);
+	if (!json_is_array(array) || n > KP_MAX_MEMBER_SEGMENTS) {
+		snprintf(err, errlen, "%s: must be an array of at most %d segment names", path,
+			 KP_MAX_MEMBER_SEGMENTS);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *name = json_string_value(json_array_get(array, i));
+		if (!name || !kp_segment_name_valid(name)) {
+			snprintf(err, errlen, "%s[%zu]: must be 1 to %d bytes of a-z 0-9 _ -", path,
+				 i, KP_SEGMENT_NAME_MAX);
+			return -1;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(names[k], name) == 0) {
+				snprintf(err, errlen, "%s[%zu]: %s is listed twice", path, i, name);
+				return -1;
+			}
+		names[i] = name;
+	}
+	qsort(names, n, sizeof *names, compare_names);
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t part = strlen(names[i]);
+		if (i)
+			text[len++] = ',';
+		memcpy(text + len, names[i], part);
+		len += part;
+	}
+	assert(len <= KP_SEGMENTS_TEXT_MAX);
+	text[len] = '\0';
+	return 0;
+}
+
+/*
+ * Calls each(name, arg) for the names of a stored text, in order, until it
+ * returns true; returns whether one did. A name longer than any valid one
+ * (a damaged text) is skipped rather than cut, so it can match nothing.
+ */
+static bool each_name(const char *text, bool (*each)(const char *name, void *arg), void *arg)
+{
+	char name[KP_SEGMENT_NAME_MAX + 1];
+	for (const char *s = text; s && *s;) {
+		const char *end = strchr(s, ',');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		if (len > 0 && len <= KP_SEGMENT_NAME_MAX) {
+			memcpy(name, s, len);
+			name[len] = '\0';
+			if (each(name, arg))
+				return true;
+		}
+		s += len + (end != NULL);
+	}
+	return false;
+}
+
+static bool append_name(const char *name, void *arg)
+{
+	json_t *array = arg;
+	return json_array_append_new(array, json_string(name)) != 0; /* stop on failure */
+}
+
+json_t *kp_segments_to_json(const char *text)
+{
+	json_t *array = json_array();
+	if (array && each_name(text, append_name, array)) {
+		json_decref(array);
+		return NULL;
+	}
+	return array;
+}
+
+struct name_set {
+	char *const *sorted;
+	size_t n;
+};
+
+static bool in_set(const char *name, void *arg)
+{
+	const struct name_set *set = arg;
+	return kp_rules_in_sorted(name, set->sorted, set->n);
+}
+
+bool kp_segments_any(const char *text, char *const *sorted, size_t n)
+{
+	struct name_set set = {sorted, n};
+	return n > 0 && each_name(text, in_set, &set);
+}
