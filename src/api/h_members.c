@@ -29,11 +29,25 @@ static int read_consents(const json_t *body, unsigned *out, struct kp_why *why)
 	return rc;
 }
 
+/* A member's segments as stored text ("" when the body has none); *set (may be
+ * NULL) tells whether the body has the key. */
+static int read_segments(const json_t *b, bool *set, char text[KP_SEGMENTS_TEXT_MAX + 1],
+			 struct kp_why *why)
+{
+	const json_t *v = json_object_get(b, "segments");
+	if (set)
+		*set = v != NULL;
+	text[0] = '\0';
+	if (v && kp_segments_from_json(v, "segments", text, why->text, sizeof why->text))
+		return KP_EINVAL;
+	return 0;
+}
+
 static int read_member(const json_t *b, struct kp_member_new *m, char phone[KP_PHONE_E164_MAX + 1],
-		       struct kp_why *why)
+		       char segments[KP_SEGMENTS_TEXT_MAX + 1], struct kp_why *why)
 {
 	static const char *const fields[] = {"phone", "email", "name", "birthday", "external_id",
-					     "referral_code", "consents", NULL};
+					     "referral_code", "consents", "segments", NULL};
 	int64_t day;
 	int rc = v_keys(b, "", fields, why);
 	if (!rc)
@@ -61,17 +75,20 @@ static int read_member(const json_t *b, struct kp_member_new *m, char phone[KP_P
 			      why);
 	if (!rc)
 		rc = read_consents(b, &m->consents, why);
+	if (!rc)
+		rc = read_segments(b, NULL, segments, why);
+	m->segments = segments;
 	return rc;
 }
 
 void h_member_create(struct request *req, struct response *res)
 {
 	struct kp_member_new m = {0};
-	char phone[KP_PHONE_E164_MAX + 1];
+	char phone[KP_PHONE_E164_MAX + 1], segments[KP_SEGMENTS_TEXT_MAX + 1];
 	struct kp_why why = {""};
 	json_t *answer = NULL;
 	int status = 201;
-	int rc = read_member(req->json, &m, phone, &why);
+	int rc = read_member(req->json, &m, phone, segments, &why);
 	m.key_id = req->who.key_id;
 	struct kp_idem idem;
 	struct idem_buf buf;
@@ -185,10 +202,10 @@ static int patch_field(const json_t *b, const char *key, size_t min, size_t max,
 }
 
 static int read_patch(const json_t *b, struct kp_member_patch *p, char phone[KP_PHONE_E164_MAX + 1],
-		      struct kp_why *why)
+		      char segments[KP_SEGMENTS_TEXT_MAX + 1], struct kp_why *why)
 {
 	static const char *const fields[] = {"phone", "email", "name", "birthday", "external_id",
-					     "consents", NULL};
+					     "consents", "segments", NULL};
 	static const char *const consents[] = {"personal_data", "email", "sms", "push", NULL};
 	int64_t day;
 	int rc = v_keys(b, "", fields, why);
@@ -226,6 +243,9 @@ static int read_patch(const json_t *b, struct kp_member_patch *p, char phone[KP_
 			p->consents_value |= given ? 1u << i : 0;
 		}
 	}
+	if (!rc)
+		rc = read_segments(b, &p->set_segments, segments, why);
+	p->segments = segments;
 	return rc;
 }
 
@@ -233,9 +253,9 @@ void h_member_update(struct request *req, struct response *res)
 {
 	struct kp_why why = {""};
 	struct kp_member_patch p = {.key_id = req->who.key_id};
-	char phone[KP_PHONE_E164_MAX + 1];
+	char phone[KP_PHONE_E164_MAX + 1], segments[KP_SEGMENTS_TEXT_MAX + 1];
 	json_t *answer = NULL;
-	int rc = read_patch(req->json, &p, phone, &why);
+	int rc = read_patch(req->json, &p, phone, segments, &why);
 	if (!rc)
 		rc = kp_engine_member_update(req->engine, req->params[0], &p, &answer, &why);
 	if (rc)

@@ -59,14 +59,15 @@ int charity_give(struct kp_conn *c, const json_t *answer, int64_t purchase_id, i
 }
 
 int charity_on_purchase(struct kp_conn *c, const struct kp_program *p,
-			const struct kp_purchase_req *req, int tier, const struct kp_result *result,
-			int64_t purchase_id, int64_t now, json_t **funds_out)
+			const struct kp_purchase_req *req, int tier, const char *segments,
+			const struct kp_result *result, int64_t purchase_id, int64_t now,
+			json_t **funds_out)
 {
 	assert(c && p && req && result && funds_out && purchase_id > 0);
 	*funds_out = NULL;
 	struct kp_basket basket = {.lines = req->lines, .n_lines = req->n_lines,
 				   .channel = req->channel, .now = now, .partner = req->partner};
-	struct kp_member_in member = {.tier = tier};
+	struct kp_member_in member = {.tier = tier, .segments = segments};
 	int64_t given[KP_MAX_CAMPAIGNS];
 	int rc = kp_rules_charity(p, &basket, req->who != KP_REF_NONE ? &member : NULL, result,
 				  given);

@@ -124,6 +124,8 @@ static void apply_patch(const struct kp_member_patch *p, struct kp_member_row *m
 		kp_strcopy(m->birthday, sizeof m->birthday, p->birthday);
 	if (p->set_external_id)
 		kp_strcopy(m->external_id, sizeof m->external_id, p->external_id);
+	if (p->set_segments)
+		kp_strcopy(m->segments, sizeof m->segments, p->segments);
 	m->consents = (m->consents & ~p->consents_mask) | (p->consents_value & p->consents_mask);
 }
 

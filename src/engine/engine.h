@@ -226,6 +226,7 @@ struct kp_member_new {
 	const char *external_id;  /* or NULL */
 	const char *referral_code; /* the referrer's code or NULL */
 	unsigned consents;        /* enum kp_consent bits */
+	const char *segments;     /* stored text (rules/segments.h) or NULL = none */
 	int64_t key_id;           /* the API key registering them, for the consent log */
 };
 
@@ -256,10 +257,11 @@ int kp_engine_card_replace(struct kp_engine *e, const char *id, const char *old,
 			   struct kp_why *why);
 
 /* What PATCH /v1/members/{id} changes: a field is changed when its set_ flag is
- * true (to NULL = cleared); consents named in consents_mask get consents_value. */
+ * true (to NULL = cleared); consents named in consents_mask get consents_value;
+ * segments (stored text, rules/segments.h) replace the member's whole set. */
 struct kp_member_patch {
-	bool set_phone, set_email, set_name, set_birthday, set_external_id;
-	const char *phone, *email, *name, *birthday, *external_id;
+	bool set_phone, set_email, set_name, set_birthday, set_external_id, set_segments;
+	const char *phone, *email, *name, *birthday, *external_id, *segments;
 	unsigned consents_mask, consents_value;
 	int64_t key_id;
 };

@@ -66,11 +66,13 @@ int audit_write(struct kp_conn *c, int64_t key_id, const char *action, const cha
  * the charity_percent campaigns that match, as *funds = {"<fund>": points}
  * (NULL when nothing; the answer's "charity_points"), and unless the
  * purchase is a hold it is given at once (charity_give). result is the
- * purchase's evaluation; tier is the member's tier index or −1.
+ * purchase's evaluation; tier is the member's tier index or −1, segments
+ * the member's stored segments (rules/segments.h) or NULL.
  */
 int charity_on_purchase(struct kp_conn *c, const struct kp_program *p,
-			const struct kp_purchase_req *req, int tier, const struct kp_result *result,
-			int64_t purchase_id, int64_t now, json_t **funds);
+			const struct kp_purchase_req *req, int tier, const char *segments,
+			const struct kp_result *result, int64_t purchase_id, int64_t now,
+			json_t **funds);
 /* Give what an answer's "charity_points" says (a confirmed hold): from issuance
  * to each fund, entry transfer, ref "fund:<id>", tied to purchase_id. */
 int charity_give(struct kp_conn *c, const json_t *answer, int64_t purchase_id, int64_t now);

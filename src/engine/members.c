@@ -79,12 +79,13 @@ json_t *member_json(const struct kp_member_row *m)
 	member_id_text(m->id, id);
 	kp_time_format(m->created_at, at);
 	kp_time_format(m->erased_at, erased);
-	json_t *j = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:s,s:o}", "id", id, "card",
-			 m->card, "phone", opt_string(m->phone), "email", opt_string(m->email),
-			 "name", opt_string(m->name), "birthday", opt_string(m->birthday),
-			 "external_id", opt_string(m->external_id), "referral_code",
-			 m->referral_code, "consents", consents_json(m->consents), "tier",
-			 m->tier[0] ? json_string(m->tier) : json_null(), "created_at", at, "balance",
+	json_t *j = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:s,s:o}", "id", id,
+			 "card", m->card, "phone", opt_string(m->phone), "email",
+			 opt_string(m->email), "name", opt_string(m->name), "birthday",
+			 opt_string(m->birthday), "external_id", opt_string(m->external_id),
+			 "referral_code", m->referral_code, "consents", consents_json(m->consents),
+			 "tier", m->tier[0] ? json_string(m->tier) : json_null(), "segments",
+			 kp_segments_to_json(m->segments), "created_at", at, "balance",
 			 balance_json(m->available, m->pending, m->debt));
 	if (j && m->erased_at)
 		json_object_set_new(j, "erased_at", json_string(erased));
@@ -156,6 +157,7 @@ static int insert_member(struct kp_conn *c, struct create_job *j, struct kp_memb
 	copy_opt(m->name, sizeof m->name, in->name);
 	copy_opt(m->birthday, sizeof m->birthday, in->birthday);
 	copy_opt(m->external_id, sizeof m->external_id, in->external_id);
+	copy_opt(m->segments, sizeof m->segments, in->segments);
 	m->consents = in->consents;
 	m->created_at = j->now;
 	if (in->referral_code) {

@@ -66,6 +66,7 @@ static int compute(struct kp_engine *e, struct kp_conn *c, const struct kp_purch
 		member_in.available = kp_ledger_spendable(&cp->ms.points, now);
 		member_in.tier = cp->ms.tier;
 		member_in.stamps = cp->ms.stamps;
+		member_in.segments = cp->ms.row.segments;
 	}
 	if ((rc = codes_check(c, req, cp->has_member ? &cp->ms.row : NULL, now, &cp->codes, why)))
 		return rc;
@@ -463,7 +464,8 @@ static int commit_run(struct kp_conn *c, void *arg)
 	/* Charity campaigns give from issuance as the purchase commits (a hold: at confirm). */
 	if (!rc)
 		rc = charity_on_purchase(c, cp.program, j->req, cp.has_member ? cp.ms.tier : -1,
-					 &cp.result, purchase_id, j->now, &charity);
+					 cp.has_member ? cp.ms.row.segments : NULL, &cp.result,
+					 purchase_id, j->now, &charity);
 	if (!rc) {
 		const struct commit_extras x = {
 			.status = j->req->hold ? "held" : "committed", .at = j->now,

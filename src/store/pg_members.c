@@ -133,9 +133,9 @@ int pg_member_insert(struct kp_conn *base, struct kp_member_row *m)
 	struct pg_conn *c = CONN(base);
 	assert(m && m->card[0] && m->referral_code[0]);
 	struct pg_res res;
-	int rc = pg_run(c, Q_MEMBER_INSERT, &res, "sssssssiii", m->card, m->phone, m->email,
+	int rc = pg_run(c, Q_MEMBER_INSERT, &res, "sssssssiiis", m->card, m->phone, m->email,
 			m->name, m->birthday, m->external_id, m->referral_code, m->referred_by,
-			(int64_t)m->consents, m->created_at);
+			(int64_t)m->consents, m->created_at, m->segments);
 	return insert_id(c, rc, &res, &m->id);
 }
 
@@ -160,6 +160,7 @@ static void read_member(const struct pg_res *res, struct kp_member_row *m)
 	m->tier_since = pg_int(res, 15);
 	m->lifetime_spend = pg_int(res, 16);
 	m->erased_at = pg_int(res, 17);
+	pg_text(res, 18, m->segments, sizeof m->segments);
 	assert(m->id > 0);
 }
 

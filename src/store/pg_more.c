@@ -194,8 +194,8 @@ int pg_member_set_card(struct kp_conn *base, int64_t member_id, const char *card
 int pg_member_update(struct kp_conn *base, const struct kp_member_row *m)
 {
 	assert(m && m->id > 0);
-	return pg_exec_one(CONN(base), Q_MEMBER_UPDATE, "sssssii", m->phone, m->email, m->name,
-			   m->birthday, m->external_id, (int64_t)m->consents, m->id);
+	return pg_exec_one(CONN(base), Q_MEMBER_UPDATE, "sssssisi", m->phone, m->email, m->name,
+			   m->birthday, m->external_id, (int64_t)m->consents, m->segments, m->id);
 }
 
 int pg_member_erase(struct kp_conn *base, int64_t member_id, int64_t now)

@@ -22,9 +22,9 @@ const char *const kp_pg_sql[Q_COUNT] = {
 	[Q_KEY_INSERT] = "INSERT INTO api_keys (hash, role, partner, created_at) VALUES (?, ?, ?, ?) "
 			 "RETURNING id",
 	[Q_MEMBER_INSERT] = "INSERT INTO members (card, phone, email, name, birthday, external_id, "
-			    "referral_code, referred_by, consents, created_at) "
+			    "referral_code, referred_by, consents, created_at, segments) "
 			    "VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), "
-			    "NULLIF(?, ''), ?, NULLIF(?, 0), ?, ?) RETURNING id",
+			    "NULLIF(?, ''), ?, NULLIF(?, 0), ?, ?, ?) RETURNING id",
 	/* the member is the first row a write transaction locks */
 	[Q_MEMBER_BY_ID_LOCK] = MEMBER_SELECT "WHERE id = ? FOR UPDATE",
 	[Q_MEMBER_BY_PHONE_LOCK] = MEMBER_SELECT "WHERE phone = ? FOR UPDATE",

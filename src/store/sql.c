@@ -13,9 +13,9 @@ const char *const kp_sql_common[Q_COUNT] = {
 	[Q_KEY_FIND] = "SELECT id, hash, role, COALESCE(partner, ''), created_at, "
 		       "COALESCE(revoked_at, 0) FROM api_keys WHERE hash = ?",
 	[Q_MEMBER_INSERT] = "INSERT INTO members (card, phone, email, name, birthday, external_id, "
-			    "referral_code, referred_by, consents, created_at) "
+			    "referral_code, referred_by, consents, created_at, segments) "
 			    "VALUES (?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), "
-			    "NULLIF(?, ''), ?, NULLIF(?, 0), ?, ?)",
+			    "NULLIF(?, ''), ?, NULLIF(?, 0), ?, ?, ?)",
 	[Q_MEMBER_BY_ID] = MEMBER_SELECT "WHERE id = ?",
 	[Q_MEMBER_BY_PHONE] = MEMBER_SELECT "WHERE phone = ?",
 	[Q_MEMBER_BY_CARD] = MEMBER_SELECT "WHERE id = (SELECT member_id FROM cards WHERE card = ?)",
@@ -105,9 +105,10 @@ const char *const kp_sql_common[Q_COUNT] = {
 	[Q_MEMBER_SET_CARD] = "UPDATE members SET card = ? WHERE id = ?",
 	[Q_MEMBER_UPDATE] = "UPDATE members SET phone = NULLIF(?, ''), email = NULLIF(?, ''), "
 			    "name = NULLIF(?, ''), birthday = NULLIF(?, ''), "
-			    "external_id = NULLIF(?, ''), consents = ? WHERE id = ?",
+			    "external_id = NULLIF(?, ''), consents = ?, segments = ? WHERE id = ?",
 	[Q_MEMBER_ERASE] = "UPDATE members SET phone = NULL, email = NULL, name = NULL, "
-			   "birthday = NULL, external_id = NULL, consents = 0, erased_at = ? WHERE id = ?",
+			   "birthday = NULL, external_id = NULL, consents = 0, segments = '', "
+			   "erased_at = ? WHERE id = ?",
 	[Q_CONSENT_LOG] = "INSERT INTO consent_log (member_id, consent, granted, at, key_id) "
 			  "VALUES (?, ?, ?, ?, NULLIF(?, 0))",
 	[Q_CONSENT_JSON] = "SELECT COALESCE(json_group_array(json_object('consent', consent, "

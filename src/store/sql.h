@@ -46,7 +46,7 @@ extern const char *const kp_sql_common[Q_COUNT];
 	"SELECT id, card, COALESCE(phone, ''), COALESCE(email, ''), COALESCE(name, ''), " \
 	"COALESCE(birthday, ''), COALESCE(external_id, ''), referral_code, "              \
 	"COALESCE(referred_by, 0), consents, created_at, available, pending, debt, tier, "  \
-	"tier_since, lifetime_spend, COALESCE(erased_at, 0) FROM members "
+	"tier_since, lifetime_spend, COALESCE(erased_at, 0), segments FROM members "
 #define LOT_SELECT                                                                       \
 	"SELECT id, points, remaining, expires_at, available_at, COALESCE(purchase_id, 0), " \
 	"pending FROM lots "

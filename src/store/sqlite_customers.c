@@ -87,8 +87,9 @@ int sqlite_member_update(struct kp_conn *base, const struct kp_member_row *m)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(m && m->id > 0);
-	return exec_one(c, sqlite_bind(c, Q_MEMBER_UPDATE, "sssssii", m->phone, m->email, m->name,
-				       m->birthday, m->external_id, (int64_t)m->consents, m->id));
+	return exec_one(c, sqlite_bind(c, Q_MEMBER_UPDATE, "sssssisi", m->phone, m->email,
+				       m->name, m->birthday, m->external_id, (int64_t)m->consents,
+				       m->segments, m->id));
 }
 
 int sqlite_member_erase(struct kp_conn *base, int64_t member_id, int64_t now)

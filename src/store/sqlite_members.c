@@ -86,10 +86,10 @@ int sqlite_member_insert(struct kp_conn *base, struct kp_member_row *m)
 {
 	struct sqlite_conn *c = CONN(base);
 	assert(m && m->card[0] && m->referral_code[0]);
-	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_MEMBER_INSERT, "sssssssiii", m->card,
+	int rc = sqlite_exec_stmt(c, sqlite_bind(c, Q_MEMBER_INSERT, "sssssssiiis", m->card,
 						 m->phone, m->email, m->name, m->birthday,
 						 m->external_id, m->referral_code, m->referred_by,
-						 (int64_t)m->consents, m->created_at));
+						 (int64_t)m->consents, m->created_at, m->segments));
 	if (!rc)
 		m->id = sqlite3_last_insert_rowid(c->db);
 	return rc;
@@ -116,6 +116,7 @@ static void read_member(sqlite3_stmt *st, struct kp_member_row *m)
 	m->tier_since = sqlite3_column_int64(st, 15);
 	m->lifetime_spend = sqlite3_column_int64(st, 16);
 	m->erased_at = sqlite3_column_int64(st, 17);
+	sqlite_copy_text(st, 18, m->segments, sizeof m->segments);
 	assert(m->id > 0);
 }
 

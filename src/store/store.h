@@ -26,6 +26,7 @@
 
 #include "ledger/ledger.h"
 #include "rules/rules.h" /* enum kp_coupon_kind */
+#include "rules/segments.h"
 #include "store/sql.h"
 
 struct kp_conn; /* one connection, opaque */
@@ -65,6 +66,7 @@ struct kp_member_row {
 	int64_t tier_since;
 	int64_t lifetime_spend;               /* after-discount spend less refunds */
 	int64_t erased_at;                    /* 0 = personal data held */
+	char segments[KP_SEGMENTS_TEXT_MAX + 1]; /* stored text, "" = none (rules/segments.h) */
 };
 
 enum kp_card_status { KP_CARD_ACTIVE = 0, KP_CARD_BLOCKED = 1 };

@@ -950,6 +950,74 @@ def stamps(S):
     check("stamps: balance", balance(S, mid), bal(70))
 
 
+SEGMENTS = {"name": "Segments", "point_value": 100, "earn": {"percent": 5},
+            "charity": {"funds": [{"id": "kids", "name": "Children's hospital"}]},
+            "campaigns": [{"id": "club", "kind": "bonus_points", "points": 300,
+                           "segments": ["vip", "staff"]},
+                          {"id": "staff-off", "kind": "discount_percent", "percent": 10,
+                           "segments": ["staff"]},
+                          {"id": "green", "kind": "charity_percent", "percent": 1, "fund": "kids",
+                           "segments": ["green"]}]}
+
+
+def segments(S):
+    """A campaign's "segments" filter: only members the shop put in a listed segment."""
+    S.set_clock("2027-05-01T10:00:00Z")
+    st, vip, _ = S.call("POST", "/v1/members", {"phone": "+79111000101", "name": "Vera",
+                                                "consents": CONSENTS, "segments": ["vip", "green"]})
+    check("segments: registered with two, sorted", (st, (vip or {}).get("segments")),
+          (201, ["green", "vip"]))
+    plain = new_member(S, "Petr", "+79111000102")
+    check("segments: registered without: none", plain.get("segments"), [])
+    check("segments: GET shows them", member(S, vip["id"]).get("segments"), ["green", "vip"])
+    # 1000.00 at 5%: 50 points; "club" adds 300 for vip and staff only; "green" gives 1% of
+    # what was paid (10 points) to the fund (a charity campaign is not in "applied").
+    expect("segments: vip gets the club's bonus and gives to the fund",
+           commit(S, "SG-1", [line("bread", 100000)], member=vip["id"]), 201,
+           {"discount": 0, "to_pay": 100000, "points_earned": 350, "charity_points": {"kids": 10}},
+           applied=["base", "campaign:club"])
+    st, sg2 = commit(S, "SG-2", [line("bread", 100000)], member=plain["id"])
+    expect("segments: a member in none gets no segment's campaign", (st, sg2), 201,
+           {"discount": 0, "to_pay": 100000, "points_earned": 50}, applied=["base"])
+    check("segments: nor gives to the fund", "charity_points" in sg2, False)
+    expect("segments: an anonymous buyer gets none",
+           quote(S, [line("bread", 100000)]), 200, {"discount": 0, "to_pay": 100000},
+           applied=[])
+    # PATCH replaces the whole set.
+    st, p, _ = S.call("PATCH", "/v1/members/%s" % plain["id"], {"segments": ["staff"]})
+    check("segments: PATCH puts Petr in staff", (st, (p or {}).get("segments")), (200, ["staff"]))
+    expect("segments: staff get the club's bonus and the staff discount",
+           quote(S, [line("bread", 100000)], member=plain["id"]), 200,
+           {"discount": 10000, "to_pay": 90000, "points_earned": 345},
+           applied=["base", "campaign:club", "campaign:staff-off"])
+    st, p, _ = S.call("PATCH", "/v1/members/%s" % plain["id"], {"name": "Petr I."})
+    check("segments: a PATCH without them keeps them", (st, (p or {}).get("segments")),
+          (200, ["staff"]))
+    for body, msg in (({"segments": ["Staff"]}, "segments[0]: must be 1 to 32 bytes of a-z 0-9 _"),
+                      ({"segments": ["a", "a"]}, "segments[1]: a is listed twice"),
+                      ({"segments": "staff"}, "segments: must be an array of at most 16"),
+                      ({"segments": ["s%d" % i for i in range(17)]},
+                       "segments: must be an array of at most 16")):
+        check_error("segments: PATCH %s → 400" % json.dumps(body)[:40],
+                    S.call("PATCH", "/v1/members/%s" % plain["id"], body), 400, "invalid_request",
+                    msg_starts=msg)
+    check_error("segments: registering with a bad one → 400",
+                S.call("POST", "/v1/members", {"phone": "+79111000103", "consents": CONSENTS,
+                                               "segments": ["ok", ""]}),
+                400, "invalid_request", msg_starts="segments[1]: must be")
+    check("segments: refused PATCHes changed nothing", member(S, plain["id"]).get("segments"),
+          ["staff"])
+    st, p, _ = S.call("PATCH", "/v1/members/%s" % plain["id"], {"segments": []})
+    check("segments: PATCH [] takes him out of all", (st, (p or {}).get("segments")), (200, []))
+    expect("segments: out of staff, no staff campaign",
+           quote(S, [line("bread", 100000)], member=plain["id"]), 200,
+           {"discount": 0, "points_earned": 50}, applied=["base"])
+    # Erasure removes them with the personal data.
+    st, _, _ = S.call("DELETE", "/v1/members/%s" % vip["id"])
+    check("segments: erase → 200", st, 200)
+    check("segments: an erased member is in none", member(S, vip["id"]).get("segments"), [])
+
+
 LOTS = {"name": "Lots", "point_value": 100, "earn": {"percent": 10}, "burn": {"max_percent": 100},
         "expiry": {"days": 30}}
 
@@ -1008,7 +1076,8 @@ def boundaries():
     for prog, name, fn in ((EDGE, "tier edges", tier_edges), (PREC, "discount precedence", precedence),
                            (BUDGET, "campaign budgets", budgets), (THRESH, "thresholds", thresholds),
                            (STAMPS, "stamp cards", stamps), (LOTS, "many open lots", many_lots),
-                           (ROLL, "holds in a rolling window", holds_in_window)):
+                           (ROLL, "holds in a rolling window", holds_in_window),
+                           (SEGMENTS, "segments", segments)):
         with_server(prog, name, fn)
 
 
@@ -1027,8 +1096,9 @@ def invalid_programs(S):
         (camp(kind="multiplier", factor=-2), "campaigns[0].factor:"),
         (camp(kind="multiplier"), "campaigns[0].factor:"),
         (camp(kind="triple", factor=3), "campaigns[0].kind:"),
-        (camp(kind="bonus_percent", percent=5, segments=["vip"]),
-         "campaigns[0].segments: not supported by this version"),
+        (camp(kind="bonus_percent", percent=5, segments=["vip", "V.I.P."]),
+         "campaigns[0].segments[1]: must be 1 to 32 bytes of a-z 0-9 _ -"),
+        (camp(kind="bonus_percent", percent=5, segments=[]), "campaigns[0].segments:"),
         (dict(PREC, events={"birthday": {"points": 500, "bogus": 1}}), "events.birthday.bogus: unknown field"),
         (camp(kind="bonus_percent", percent=5, hours="25-30"), "campaigns[0].hours"),
         (camp(kind="bonus_percent", percent=5, days_of_week=[8]), "campaigns[0].days_of_week"),

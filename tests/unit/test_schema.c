@@ -285,7 +285,8 @@ static void test_holds_stored_before_0009_count_no_spend(void **state)
 			 i + 1, i + 1, statuses[i]);
 		exec(db, sql);
 	}
-	exec(db, "ALTER TABLE purchases DROP COLUMN lines"); /* added by 0011 */
+	exec(db, "ALTER TABLE purchases DROP COLUMN lines");  /* added by 0011 */
+	exec(db, "ALTER TABLE members DROP COLUMN segments"); /* added by 0012 */
 	exec(db, "PRAGMA user_version = 8");
 	sqlite3_close(db);
 	struct kp_conn *c;
