@@ -269,7 +269,7 @@ int kp_cmd_serve(int argc, char **argv)
 	long every_s = o.jobs_every_s >= 0 ? o.jobs_every_s : o.test_clock ? 0 : 60;
 	struct kp_ticker sched = {0};
 	if (!rc && every_s > 0 &&
-	    (rc = kp_ticker_start(&sched, "kp-jobs", every_s * 1000, run_due_jobs, e)))
+	    (rc = kp_ticker_start(&sched, "kp-jobs", every_s * 1000, 0, run_due_jobs, e)))
 		fprintf(stderr, "kopilka: cannot start the job scheduler\n");
 	if (!rc) {
 		log_event("serving", so.tls_cert ? "https" : "http", o.listen);

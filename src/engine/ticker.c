@@ -1,8 +1,12 @@
 #include "engine/ticker.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/error.h"
 
@@ -10,6 +14,16 @@ static void *ticker_main(void *arg)
 {
 	struct kp_ticker *t = arg;
 	pthread_setname_np(pthread_self(), t->name);
+	/* On Linux a nice value belongs to a thread, named by its id. Lowering
+	 * it needs no privilege; if it fails the ticker runs as before. */
+	if (t->nice > 0) {
+		pid_t self = gettid();
+		errno = 0;
+		int now = getpriority(PRIO_PROCESS, (id_t)self);
+		if (errno == 0 && setpriority(PRIO_PROCESS, (id_t)self, now + t->nice) != 0)
+			fprintf(stderr, "kopilka: %s: lowering its priority: %s\n", t->name,
+				strerror(errno));
+	}
 	bool again = false;
 	pthread_mutex_lock(&t->lock);
 	while (!t->stopping) {
@@ -32,11 +46,12 @@ static void *ticker_main(void *arg)
 	return NULL;
 }
 
-int kp_ticker_start(struct kp_ticker *t, const char *name, long period_ms, kp_tick_fn fn,
-		    void *arg)
+int kp_ticker_start(struct kp_ticker *t, const char *name, long period_ms, int nice,
+		    kp_tick_fn fn, void *arg)
 {
-	assert(t && name && strlen(name) < 16 && period_ms > 0 && fn);
-	*t = (struct kp_ticker){.period_ms = period_ms, .name = name, .fn = fn, .arg = arg};
+	assert(t && name && strlen(name) < 16 && period_ms > 0 && nice >= 0 && nice <= 19 && fn);
+	*t = (struct kp_ticker){
+	    .period_ms = period_ms, .nice = nice, .name = name, .fn = fn, .arg = arg};
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->wake, NULL);
 	t->running = pthread_create(&t->thread, NULL, ticker_main, t) == 0;

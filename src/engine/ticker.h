@@ -5,6 +5,10 @@
  * serve's job scheduler run this way: fn(arg) is called every period_ms, or
  * again at once while it returns true (work left over), and not after
  * kp_ticker_stop returned.
+ *
+ * A ticker may run at a lower CPU priority than the rest of the process
+ * (nice > 0): on a busy machine its work then waits for the threads that
+ * answer requests, and takes the CPU they leave.
  */
 #ifndef KP_ENGINE_TICKER_H
 #define KP_ENGINE_TICKER_H
@@ -20,15 +24,17 @@ struct kp_ticker {
 	pthread_cond_t wake; /* stop */
 	bool stopping, running;
 	long period_ms;
+	int nice; /* 0 = the process's priority; 1..19 lower */
 	const char *name;
 	kp_tick_fn fn;
 	void *arg;
 };
 
 /* Start calling fn(arg) on a thread called name (at most 15 bytes: what top -H
- * and /proc/PID/task/TID/comm show); 0, or KP_ENOMEM when no thread could be made. */
-int kp_ticker_start(struct kp_ticker *t, const char *name, long period_ms, kp_tick_fn fn,
-		    void *arg);
+ * and /proc/PID/task/TID/comm show), at the process's nice value plus nice
+ * (0..19); 0, or KP_ENOMEM when no thread could be made. */
+int kp_ticker_start(struct kp_ticker *t, const char *name, long period_ms, int nice,
+		    kp_tick_fn fn, void *arg);
 
 /* Wake the thread and wait for it to end (a call in progress finishes first).
  * A ticker never started, or already stopped, is left as it is. */
