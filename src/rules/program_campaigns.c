@@ -244,7 +244,7 @@ static int parse_segment_names(struct kp_doc *d, json_t *v, const char *path,
 		return err;
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		kp_doc_index_path(sub, path, i);
-		if (!kp_segment_name_valid(json_string_value(json_array_get(v, i))))
+		if (!kp_segment_json_valid(json_array_get(v, i)))
 			return kp_doc_fail(d, sub, "must be 1 to %d bytes of a-z 0-9 _ -",
 					   KP_SEGMENT_NAME_MAX);
 	}

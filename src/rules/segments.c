@@ -23,6 +23,12 @@ bool kp_segment_name_valid(const char *name)
 	return n > 0;
 }
 
+bool kp_segment_json_valid(const json_t *v)
+{
+	const char *name = json_string_value(v);
+	return name && strlen(name) == json_string_length(v) && kp_segment_name_valid(name);
+}
+
 static int compare_names(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -39,8 +45,9 @@ int kp_segments_from_json(const json_t *array, const char *path,
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const char *name = json_string_value(json_array_get(array, i));
-		if (!name || !kp_segment_name_valid(name)) {
+		const json_t *item = json_array_get(array, i);
+		const char *name = json_string_value(item);
+		if (!kp_segment_json_valid(item)) {
 			snprintf(err, errlen, "%s[%zu]: must be 1 to %d bytes of a-z 0-9 _ -", path,
 				 i, KP_SEGMENT_NAME_MAX);
 			return -1;

@@ -24,6 +24,9 @@
 /* True for a well-formed segment name. */
 bool kp_segment_name_valid(const char *name);
 
+/* True for a JSON string that is a well-formed name (a NUL inside is not). */
+bool kp_segment_json_valid(const json_t *v);
+
 /*
  * The stored text of a JSON array of names, for the member's field `path`
  * (used in messages). An array that is not one of 0..KP_MAX_MEMBER_SEGMENTS

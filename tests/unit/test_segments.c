@@ -100,6 +100,23 @@ static void test_refused(void **state)
 	}
 }
 
+/* A NUL inside a string (jansson refuses "\u0000" unless asked to allow it): not a name
+ * that only looks like its first part. */
+static void test_nul_inside(void **state)
+{
+	char text[KP_SEGMENTS_TEXT_MAX + 1], err[160];
+	(void)state;
+	json_t *array = json_pack("[o]", json_stringn("vip\0x", 5));
+	assert_non_null(array);
+	assert_false(kp_segment_json_valid(json_array_get(array, 0)));
+	assert_int_equal(kp_segments_from_json(array, "segments", text, err, sizeof err), -1);
+	assert_string_equal(err, "segments[0]: must be 1 to 32 bytes of a-z 0-9 _ -");
+	json_decref(array);
+	json_t *plain = json_string("vip");
+	assert_true(kp_segment_json_valid(plain));
+	json_decref(plain);
+}
+
 static void test_any(void **state)
 {
 	char *club[] = {"staff", "vip"}; /* sorted */
@@ -122,7 +139,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_longest),  cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_any),
+	    cmocka_unit_test(test_nul_inside), cmocka_unit_test(test_any),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
