@@ -24,15 +24,16 @@ struct kp_ticker {
 	pthread_cond_t wake; /* stop */
 	bool stopping, running;
 	long period_ms;
-	int nice; /* 0 = the process's priority; 1..19 lower */
+	int nice; /* 0 = its starter's priority; 1..19 lower */
 	const char *name;
 	kp_tick_fn fn;
 	void *arg;
 };
 
 /* Start calling fn(arg) on a thread called name (at most 15 bytes: what top -H
- * and /proc/PID/task/TID/comm show), at the process's nice value plus nice
- * (0..19); 0, or KP_ENOMEM when no thread could be made. */
+ * and /proc/PID/task/TID/comm show), at the nice value of the thread that
+ * starts it (a new thread inherits it) plus nice (0..19); 0, or KP_ENOMEM when
+ * no thread could be made. */
 int kp_ticker_start(struct kp_ticker *t, const char *name, long period_ms, int nice,
 		    kp_tick_fn fn, void *arg);
 
