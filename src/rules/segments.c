@@ -74,56 +74,42 @@ int kp_segments_from_json(const json_t *array, const char *path,
 }
 
 /*
- * Calls each(name, arg) for the names of a stored text, in order, until it
- * returns true; returns whether one did. A name longer than any valid one
- * (a damaged text) is skipped rather than cut, so it can match nothing.
+ * The next name of a stored text from *cursor into name, moving *cursor past
+ * it; false at the end (a NULL text has none). A part longer than any valid
+ * name (a damaged text) is skipped rather than cut, so it matches nothing.
  */
-static bool each_name(const char *text, bool (*each)(const char *name, void *arg), void *arg)
+static bool next_name(const char **cursor, char name[KP_SEGMENT_NAME_MAX + 1])
 {
-	char name[KP_SEGMENT_NAME_MAX + 1];
-	for (const char *s = text; s && *s;) {
-		const char *end = strchr(s, ',');
-		size_t len = end ? (size_t)(end - s) : strlen(s);
+	while (*cursor && **cursor) {
+		const char *start = *cursor, *end = strchr(start, ',');
+		size_t len = end ? (size_t)(end - start) : strlen(start);
+		*cursor = end ? end + 1 : start + len;
 		if (len > 0 && len <= KP_SEGMENT_NAME_MAX) {
-			memcpy(name, s, len);
+			memcpy(name, start, len);
 			name[len] = '\0';
-			if (each(name, arg))
-				return true;
+			return true;
 		}
-		s += len + (end != NULL);
 	}
 	return false;
 }
 
-static bool append_name(const char *name, void *arg)
-{
-	json_t *array = arg;
-	return json_array_append_new(array, json_string(name)) != 0; /* stop on failure */
-}
-
 json_t *kp_segments_to_json(const char *text)
 {
+	char name[KP_SEGMENT_NAME_MAX + 1];
 	json_t *array = json_array();
-	if (array && each_name(text, append_name, array)) {
-		json_decref(array);
-		return NULL;
-	}
+	for (const char *s = text; array && next_name(&s, name);)
+		if (json_array_append_new(array, json_string(name)) != 0) {
+			json_decref(array);
+			return NULL;
+		}
 	return array;
-}
-
-struct name_set {
-	char *const *sorted;
-	size_t n;
-};
-
-static bool in_set(const char *name, void *arg)
-{
-	const struct name_set *set = arg;
-	return kp_rules_in_sorted(name, set->sorted, set->n);
 }
 
 bool kp_segments_any(const char *text, char *const *sorted, size_t n)
 {
-	struct name_set set = {sorted, n};
-	return n > 0 && each_name(text, in_set, &set);
+	char name[KP_SEGMENT_NAME_MAX + 1];
+	for (const char *s = text; n > 0 && next_name(&s, name);)
+		if (kp_rules_in_sorted(name, sorted, n))
+			return true;
+	return false;
 }
